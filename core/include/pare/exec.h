@@ -1,0 +1,73 @@
+/* The executor: a plan built once per model and input shapes, run many times.
+ *
+ * pare_exec_new binds concrete input shapes (symbolic dims take opts.batch),
+ * looks up every node's kernel, infers all shapes, folds what is known at plan
+ * time (initializers, Constant, Shape of known shapes and anything computed
+ * only from those), and places every other value in one arena by liveness so
+ * buffers are reused. A tapped value is kept until the run ends.
+ *
+ * Ownership: the exec borrows the graph, which must outlive it and not be
+ * edited while it exists. Tensors returned by pare_exec_input/output/value are
+ * owned by the exec; their data is valid until the next run or free.
+ * Thread-safety: one exec is run by one thread at a time; several execs on one
+ * graph may run concurrently. */
+#ifndef PARE_EXEC_H
+#define PARE_EXEC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "pare/error.h"
+#include "pare/graph.h"
+#include "pare/tensor.h"
+
+typedef struct pare_exec pare_exec;
+
+typedef struct pare_exec_opts {
+    int batch;                     /* value of symbolic dims; 0 means 1 */
+    int n_threads;                 /* 0: PARE_THREADS env var, else all cores */
+    /* Input shapes by graph input position (non-initializer inputs only);
+       NULL: take them from the graph with symbolic dims = batch. Only dtype,
+       ndim and dims are read. */
+    const pare_tensor *input_shapes;
+    const char *const *taps;       /* value names kept after a run */
+    int n_taps;
+    bool keep_all;                 /* keep every value (inspection; more memory) */
+} pare_exec_opts;
+
+/* Errors: PARE_EUNSUPPORTED naming op and node when no kernel exists,
+ * PARE_EINPUT for shape errors (where = the node), a tap that is not a value
+ * (with a did-you-mean hint), PARE_ENOMEM. The caller owns *out on success. */
+pare_status pare_exec_new(const pare_graph *g, const pare_exec_opts *opts,
+                          pare_exec **out, pare_error *err);
+void pare_exec_free(pare_exec *x);
+
+/* Runtime inputs are the graph inputs without initializers, in graph order. */
+int pare_exec_n_inputs(const pare_exec *x);
+/* Writable buffer of input i with its planned shape: fill it before a run. */
+pare_tensor *pare_exec_input(pare_exec *x, int i);
+int pare_exec_n_outputs(const pare_exec *x);
+const pare_tensor *pare_exec_output(const pare_exec *x, int i);
+
+pare_status pare_exec_run(pare_exec *x, pare_error *err);
+
+/* Value by name after a run: tapped values, outputs, inputs and plan-time
+ * constants; NULL when the value was not kept (or does not exist). */
+const pare_tensor *pare_exec_value(const pare_exec *x, const char *name);
+
+/* Planned shape and dtype of value v (graph value index); NULL if the plan
+ * does not compute it. Its data is meaningful only for constants and for
+ * kept values after a run (other buffers are reused). */
+const pare_tensor *pare_exec_value_shape(const pare_exec *x, int v);
+
+/* FLOPs of node n at the planned shapes, as if it ran (folded nodes too). */
+double pare_exec_node_flops(const pare_exec *x, int n);
+/* True when node n was folded at plan time. */
+bool pare_exec_node_is_folded(const pare_exec *x, int n);
+
+/* Bytes of the activation arena and of plan-time constants created by folding. */
+size_t pare_exec_arena_bytes(const pare_exec *x);
+size_t pare_exec_folded_bytes(const pare_exec *x);
+int pare_exec_threads(const pare_exec *x);
+
+#endif

@@ -1,0 +1,579 @@
+#include <cblas.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "pare/alloc.h"
+#include "pare/exec.h"
+#include "pare/op.h"
+
+/* OpenBLAS's pthread build exports this; it is not in cblas.h everywhere. */
+void openblas_set_num_threads(int num_threads);
+
+enum value_state {
+    VALUE_UNUSED = 0,
+    VALUE_CONST,    /* initializer or folded at plan time */
+    VALUE_INPUT,    /* runtime graph input, own buffer */
+    VALUE_RUNTIME   /* computed by a step, lives in the arena */
+};
+
+typedef struct exec_step {
+    int node;
+    const pare_op_def *def;
+    pare_tensor **in;
+    pare_tensor **out;
+    int n_in, n_out;
+    size_t scratch_bytes;
+} exec_step;
+
+struct pare_exec {
+    const pare_graph *g;
+    int n_threads;
+    pare_tensor *vals;          /* per graph value: shape and data pointer */
+    unsigned char *state;       /* enum value_state per value */
+    bool *kept;                 /* value readable after a run */
+    pare_tensor **owned;        /* per value: folded constants and input buffers */
+    char **where;               /* per node: "model.onnx: node 'x' (Op)" */
+    double *flops;              /* per node */
+    bool *folded;               /* per node */
+    exec_step *steps;
+    int n_steps;
+    int *inputs, n_inputs;      /* value indices of runtime inputs */
+    int *outputs, n_outputs;
+    void *arena;
+    size_t arena_bytes;
+    void *scratch;
+    size_t scratch_bytes;
+    size_t folded_bytes;
+};
+
+static int default_threads(void)
+{
+    const char *env = getenv("PARE_THREADS");
+    long n = env ? strtol(env, NULL, 10) : 0;
+
+    if (n <= 0)
+        n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int)n : 1;
+}
+
+static void set_blas_threads(int n)
+{
+    static int current;
+    if (current != n) {
+        openblas_set_num_threads(n);
+        current = n;
+    }
+}
+
+void pare_exec_free(pare_exec *x)
+{
+    if (!x)
+        return;
+    if (x->owned)
+        for (int v = 0; v < x->g->n_values; v++)
+            pare_tensor_free(x->owned[v]);
+    if (x->where)
+        for (int n = 0; n < x->g->n_nodes; n++)
+            pare_free(x->where[n]);
+    for (int s = 0; s < x->n_steps; s++) {
+        pare_free(x->steps[s].in);
+        pare_free(x->steps[s].out);
+    }
+    pare_free(x->steps);
+    pare_free(x->owned);
+    pare_free(x->where);
+    pare_free(x->vals);
+    pare_free(x->state);
+    pare_free(x->kept);
+    pare_free(x->flops);
+    pare_free(x->folded);
+    pare_free(x->inputs);
+    pare_free(x->outputs);
+    pare_free(x->arena);
+    pare_free(x->scratch);
+    pare_free(x);
+}
+
+static pare_status oom(pare_error *err, const pare_graph *g)
+{
+    return pare_fail(err, PARE_ENOMEM, g->path, "out of memory planning the model");
+}
+
+/* Shapes of runtime inputs: given by the caller or taken from the graph. */
+static pare_status bind_inputs(pare_exec *x, const pare_exec_opts *opts, pare_error *err)
+{
+    const pare_graph *g = x->g;
+    int batch = opts->batch > 0 ? opts->batch : 1;
+
+    x->inputs = pare_alloc((size_t)(g->n_inputs ? g->n_inputs : 1) * sizeof(int));
+    if (!x->inputs)
+        return oom(err, g);
+    for (int i = 0; i < g->n_inputs; i++) {
+        int v = g->inputs[i];
+        const pare_value *val = &g->values[v];
+        pare_tensor *t = &x->vals[v];
+        char shape[128];
+
+        if (val->init)
+            continue; /* an initializer listed as input: a constant */
+        if (opts->input_shapes) {
+            const pare_tensor *s = &opts->input_shapes[x->n_inputs];
+            pare_tensor_view(t, s->dtype ? s->dtype : val->dtype, s->ndim, s->dims, NULL);
+        } else {
+            if (val->ndim < 0)
+                return pare_fail(err, PARE_EINPUT, g->path,
+                                 "input '%s' has no known rank; give its shape", val->name);
+            pare_tensor_view(t, val->dtype, val->ndim, val->dims, NULL);
+            for (int d = 0; d < val->ndim; d++)
+                if (t->dims[d] < 0)
+                    t->dims[d] = batch;
+        }
+        if (t->dtype == PARE_UNDEFINED || !pare_dtype_size(t->dtype))
+            return pare_fail(err, PARE_EUNSUPPORTED, g->path,
+                             "input '%s' has dtype '%s', which pare cannot feed", val->name,
+                             pare_dtype_name(t->dtype));
+        for (int d = 0; d < t->ndim; d++)
+            if (t->dims[d] < 0)
+                return pare_fail(err, PARE_EINPUT, g->path, "input '%s' has an unknown dim: %s",
+                                 val->name, pare_shape_format(t->ndim, t->dims, shape, sizeof shape));
+        x->owned[v] = pare_tensor_new(t->dtype, t->ndim, t->dims);
+        if (!x->owned[v])
+            return pare_fail(err, PARE_ENOMEM, g->path, "out of memory for input '%s' %s", val->name,
+                             pare_shape_format(t->ndim, t->dims, shape, sizeof shape));
+        t->data = x->owned[v]->data;
+        x->state[v] = VALUE_INPUT;
+        x->inputs[x->n_inputs++] = v;
+    }
+    return PARE_OK;
+}
+
+/* Looks up a node's kernel, with a message that tells unknown from
+ * known-at-another-opset. */
+static pare_status find_kernel(const pare_exec *x, int n, const pare_op_def **def, pare_error *err)
+{
+    const pare_node *node = &x->g->nodes[n];
+    int opset = pare_graph_opset(x->g, node->domain);
+
+    *def = pare_op_find(node->domain, node->op_type, opset);
+    if (*def)
+        return PARE_OK;
+    if (pare_op_is_known(node->domain, node->op_type)) {
+        pare_fail(err, PARE_EUNSUPPORTED, x->where[n],
+                  "op '%s' has no kernel for opset %d", node->op_type, opset);
+        return PARE_EUNSUPPORTED;
+    }
+    pare_fail(err, PARE_EUNSUPPORTED, x->where[n], "no kernel for op '%s'%s%s%s", node->op_type,
+              node->domain[0] ? " in domain '" : "", node->domain, node->domain[0] ? "'" : "");
+    pare_error_hint(err, "`pare ops` lists the supported ops; the model can still be browsed");
+    return PARE_EUNSUPPORTED;
+}
+
+static pare_status infer_node(pare_exec *x, int n, exec_step *step, pare_error *err)
+{
+    const pare_graph *g = x->g;
+    const pare_node *node = &g->nodes[n];
+    pare_op_ctx ctx;
+    pare_status rc;
+    bool foldable = true;
+
+    step->node = n;
+    step->n_in = node->n_inputs;
+    step->n_out = node->n_outputs;
+    step->in = pare_calloc((size_t)(node->n_inputs ? node->n_inputs : 1), sizeof(pare_tensor *));
+    step->out = pare_calloc((size_t)(node->n_outputs ? node->n_outputs : 1), sizeof(pare_tensor *));
+    if (!step->in || !step->out)
+        return oom(err, g);
+    for (int i = 0; i < node->n_inputs; i++) {
+        int v = node->inputs[i];
+        if (v < 0)
+            continue;
+        if (x->state[v] == VALUE_UNUSED)
+            return pare_fail(err, PARE_EINTERNAL, x->where[n],
+                             "input '%s' is used before it is computed", g->values[v].name);
+        step->in[i] = &x->vals[v];
+        if (x->state[v] != VALUE_CONST && !(step->def->flags & PARE_OP_SHAPE_ONLY))
+            foldable = false;
+    }
+    for (int i = 0; i < node->n_outputs; i++) {
+        int v = node->outputs[i];
+        if (v < 0)
+            continue;
+        pare_tensor_view(&x->vals[v], PARE_UNDEFINED, -1, NULL, NULL);
+        step->out[i] = &x->vals[v];
+    }
+    memset(&ctx, 0, sizeof ctx);
+    ctx.node = node;
+    ctx.opset = pare_graph_opset(g, node->domain);
+    ctx.n_in = step->n_in;
+    ctx.in = step->in;
+    ctx.n_out = step->n_out;
+    ctx.out = step->out;
+    ctx.n_threads = x->n_threads;
+    ctx.where = x->where[n];
+    ctx.err = err;
+    rc = step->def->infer(&ctx);
+    if (rc != PARE_OK)
+        return rc;
+    for (int i = 0; i < node->n_outputs; i++) {
+        pare_tensor *t = step->out[i];
+        if (!t)
+            continue;
+        if (t->ndim < 0 || t->ndim > PARE_MAX_DIMS || t->dtype == PARE_UNDEFINED)
+            return pare_fail(err, PARE_EINTERNAL, x->where[n],
+                             "shape inference left output %d undefined", i);
+        for (int d = 0; d < t->ndim; d++)
+            if (t->dims[d] < 0)
+                return pare_fail(err, PARE_EINPUT, x->where[n],
+                                 "output %d has a negative dim %lld", i, (long long)t->dims[d]);
+    }
+    step->scratch_bytes = ctx.scratch_bytes;
+    x->flops[n] = step->def->flops ? step->def->flops(&ctx) : 0.0;
+
+    if (!foldable) {
+        for (int i = 0; i < node->n_outputs; i++)
+            if (node->outputs[i] >= 0)
+                x->state[node->outputs[i]] = VALUE_RUNTIME;
+        return PARE_OK;
+    }
+    /* Everything it reads is known now: run it once and keep the result. */
+    for (int i = 0; i < node->n_outputs; i++) {
+        int v = node->outputs[i];
+        if (v < 0)
+            continue;
+        x->owned[v] = pare_tensor_new(x->vals[v].dtype, x->vals[v].ndim, x->vals[v].dims);
+        if (!x->owned[v])
+            return oom(err, g);
+        x->vals[v].data = x->owned[v]->data;
+        x->folded_bytes += pare_tensor_nbytes(&x->vals[v]);
+    }
+    ctx.scratch = ctx.scratch_bytes ? pare_alloc_aligned(ctx.scratch_bytes) : NULL;
+    if (ctx.scratch_bytes && !ctx.scratch)
+        return oom(err, g);
+    rc = step->def->forward(&ctx);
+    pare_free(ctx.scratch);
+    if (rc != PARE_OK)
+        return rc;
+    for (int i = 0; i < node->n_outputs; i++)
+        if (node->outputs[i] >= 0)
+            x->state[node->outputs[i]] = VALUE_CONST;
+    x->folded[n] = true;
+    return PARE_OK;
+}
+
+typedef struct buffer_group {
+    size_t bytes;
+    int first, last;    /* step range in which the buffer is live */
+    size_t offset;
+} buffer_group;
+
+static int cmp_group_size(const void *a, const void *b, void *groups_v)
+{
+    const buffer_group *groups = groups_v;
+    int ia = *(const int *)a, ib = *(const int *)b;
+    if (groups[ia].bytes != groups[ib].bytes)
+        return groups[ia].bytes < groups[ib].bytes ? 1 : -1;
+    return ia - ib;
+}
+
+static int cmp_size_t_pair(const void *a, const void *b)
+{
+    const size_t *pa = a, *pb = b;
+    return pa[0] < pb[0] ? -1 : pa[0] > pb[0];
+}
+
+/* Liveness-based placement: each runtime value (or alias group) is live from
+ * the step producing it to its last reader; buffers whose live ranges do not
+ * overlap share arena bytes. Greedy by size, first fit by offset. */
+static pare_status place_buffers(pare_exec *x, const bool *keep, pare_error *err)
+{
+    const pare_graph *g = x->g;
+    int nv = g->n_values;
+    int *group_of = pare_alloc((size_t)(nv ? nv : 1) * sizeof(int));
+    buffer_group *groups = pare_calloc((size_t)(nv ? nv : 1), sizeof *groups);
+    int *order = pare_alloc((size_t)(nv ? nv : 1) * sizeof(int));
+    size_t *busy = pare_alloc((size_t)(nv ? nv : 1) * 2 * sizeof(size_t));
+    int n_groups = 0;
+    pare_status rc = PARE_OK;
+
+    if (!group_of || !groups || !order || !busy) {
+        rc = oom(err, g);
+        goto out;
+    }
+    for (int v = 0; v < nv; v++)
+        group_of[v] = -1;
+    for (int s = 0; s < x->n_steps; s++) {
+        const exec_step *st = &x->steps[s];
+        const pare_node *node = &g->nodes[st->node];
+        for (int i = 0; i < node->n_inputs; i++) {
+            int v = node->inputs[i];
+            if (v >= 0 && group_of[v] >= 0 && groups[group_of[v]].last < s)
+                groups[group_of[v]].last = s;
+        }
+        for (int i = 0; i < node->n_outputs; i++) {
+            int v = node->outputs[i], in0;
+            if (v < 0)
+                continue;
+            in0 = node->n_inputs ? node->inputs[0] : -1;
+            if (i == 0 && (st->def->flags & PARE_OP_ALIAS) && in0 >= 0 && group_of[in0] >= 0 &&
+                pare_tensor_nbytes(&x->vals[v]) == pare_tensor_nbytes(&x->vals[in0])) {
+                group_of[v] = group_of[in0];
+            } else {
+                group_of[v] = n_groups;
+                groups[n_groups].bytes = (pare_tensor_nbytes(&x->vals[v]) + 63) & ~(size_t)63;
+                groups[n_groups].first = s;
+                groups[n_groups].last = s;
+                n_groups++;
+            }
+            if (keep[v])
+                groups[group_of[v]].last = x->n_steps;
+        }
+    }
+    for (int i = 0; i < n_groups; i++)
+        order[i] = i;
+    qsort_r(order, (size_t)n_groups, sizeof *order, cmp_group_size, groups);
+    x->arena_bytes = 0;
+    for (int k = 0; k < n_groups; k++) {
+        buffer_group *gr = &groups[order[k]];
+        int n_busy = 0;
+        size_t offset = 0;
+        for (int j = 0; j < k; j++) {
+            const buffer_group *o = &groups[order[j]];
+            if (o->first <= gr->last && gr->first <= o->last) {
+                busy[2 * n_busy] = o->offset;
+                busy[2 * n_busy + 1] = o->offset + o->bytes;
+                n_busy++;
+            }
+        }
+        qsort(busy, (size_t)n_busy, 2 * sizeof(size_t), cmp_size_t_pair);
+        for (int j = 0; j < n_busy; j++) {
+            if (offset + gr->bytes <= busy[2 * j])
+                break;
+            if (busy[2 * j + 1] > offset)
+                offset = busy[2 * j + 1];
+        }
+        gr->offset = offset;
+        if (offset + gr->bytes > x->arena_bytes)
+            x->arena_bytes = offset + gr->bytes;
+    }
+    x->arena = pare_alloc_aligned(x->arena_bytes ? x->arena_bytes : 64);
+    if (!x->arena) {
+        rc = pare_fail(err, PARE_ENOMEM, g->path, "out of memory for %zu bytes of activations",
+                       x->arena_bytes);
+        goto out;
+    }
+    for (int v = 0; v < nv; v++)
+        if (group_of[v] >= 0)
+            x->vals[v].data = (char *)x->arena + groups[group_of[v]].offset;
+out:
+    pare_free(group_of);
+    pare_free(groups);
+    pare_free(order);
+    pare_free(busy);
+    return rc;
+}
+
+static pare_status mark_taps(pare_exec *x, const pare_exec_opts *opts, bool *keep, pare_error *err)
+{
+    const pare_graph *g = x->g;
+
+    for (int i = 0; i < opts->n_taps; i++) {
+        int v = pare_graph_find_value(g, opts->taps[i]);
+        if (v < 0) {
+            const char **names = pare_alloc((size_t)(g->n_values ? g->n_values : 1) * sizeof(char *));
+            const char *guess;
+            if (!names)
+                return oom(err, g);
+            for (int k = 0; k < g->n_values; k++)
+                names[k] = g->values[k].name;
+            guess = pare_closest_word(opts->taps[i], names, g->n_values);
+            pare_fail(err, PARE_EINPUT, g->path, "no value named '%s' to tap", opts->taps[i]);
+            if (guess)
+                pare_error_hint(err, "did you mean '%s'?", guess);
+            pare_free(names);
+            return PARE_EINPUT;
+        }
+        keep[v] = true;
+    }
+    for (int i = 0; i < g->n_outputs; i++)
+        keep[g->outputs[i]] = true;
+    if (opts->keep_all)
+        for (int v = 0; v < g->n_values; v++)
+            keep[v] = true;
+    return PARE_OK;
+}
+
+pare_status pare_exec_new(const pare_graph *g, const pare_exec_opts *opts_in,
+                          pare_exec **out, pare_error *err)
+{
+    pare_exec_opts defaults = {0};
+    const pare_exec_opts *opts = opts_in ? opts_in : &defaults;
+    pare_exec *x = pare_calloc(1, sizeof *x);
+    size_t nv = (size_t)(g->n_values ? g->n_values : 1), nn = (size_t)(g->n_nodes ? g->n_nodes : 1);
+    bool *keep = NULL;
+    pare_status rc = PARE_OK;
+
+    *out = NULL;
+    if (!x)
+        return oom(err, g);
+    x->g = g;
+    x->n_threads = opts->n_threads > 0 ? opts->n_threads : default_threads();
+    x->vals = pare_calloc(nv, sizeof *x->vals);
+    x->state = pare_calloc(nv, 1);
+    x->kept = pare_calloc(nv, sizeof *x->kept);
+    x->owned = pare_calloc(nv, sizeof *x->owned);
+    x->where = pare_calloc(nn, sizeof *x->where);
+    x->flops = pare_calloc(nn, sizeof *x->flops);
+    x->folded = pare_calloc(nn, sizeof *x->folded);
+    x->steps = pare_calloc(nn, sizeof *x->steps);
+    x->outputs = pare_alloc((size_t)(g->n_outputs ? g->n_outputs : 1) * sizeof(int));
+    keep = pare_calloc(nv, sizeof *keep);
+    if (!x->vals || !x->state || !x->kept || !x->owned || !x->where || !x->flops ||
+        !x->folded || !x->steps || !x->outputs || !keep) {
+        rc = oom(err, g);
+        goto fail;
+    }
+    for (int n = 0; n < g->n_nodes; n++) {
+        char buf[512];
+        x->where[n] = pare_strdup(pare_graph_node_where(g, n, buf, sizeof buf));
+        if (!x->where[n]) {
+            rc = oom(err, g);
+            goto fail;
+        }
+    }
+    for (int v = 0; v < g->n_values; v++) {
+        const pare_tensor *init = g->values[v].init;
+        if (!init)
+            continue;
+        pare_tensor_view(&x->vals[v], init->dtype, init->ndim, init->dims, init->data);
+        x->state[v] = VALUE_CONST;
+    }
+    rc = bind_inputs(x, opts, err);
+    if (rc == PARE_OK)
+        rc = mark_taps(x, opts, keep, err);
+    for (int n = 0; n < g->n_nodes && rc == PARE_OK; n++) {
+        exec_step *st = &x->steps[x->n_steps];
+        rc = find_kernel(x, n, &st->def, err);
+        if (rc == PARE_OK)
+            rc = infer_node(x, n, st, err);
+        if (rc != PARE_OK || x->folded[n]) {
+            pare_free(st->in);
+            pare_free(st->out);
+            memset(st, 0, sizeof *st);
+        } else {
+            x->n_steps++;
+            if (st->scratch_bytes > x->scratch_bytes)
+                x->scratch_bytes = st->scratch_bytes;
+        }
+    }
+    if (rc == PARE_OK)
+        rc = place_buffers(x, keep, err);
+    if (rc == PARE_OK && x->scratch_bytes) {
+        x->scratch = pare_alloc_aligned(x->scratch_bytes);
+        if (!x->scratch)
+            rc = oom(err, g);
+    }
+    if (rc != PARE_OK)
+        goto fail;
+    for (int i = 0; i < g->n_outputs; i++)
+        x->outputs[x->n_outputs++] = g->outputs[i];
+    for (int v = 0; v < g->n_values; v++)
+        x->kept[v] = x->state[v] == VALUE_CONST || x->state[v] == VALUE_INPUT ||
+                     (x->state[v] == VALUE_RUNTIME && keep[v]);
+    pare_free(keep);
+    *out = x;
+    return PARE_OK;
+fail:
+    pare_free(keep);
+    pare_exec_free(x);
+    return rc;
+}
+
+pare_status pare_exec_run(pare_exec *x, pare_error *err)
+{
+    const pare_graph *g = x->g;
+    pare_op_ctx ctx;
+
+    set_blas_threads(x->n_threads);
+    memset(&ctx, 0, sizeof ctx);
+    ctx.scratch = x->scratch;
+    ctx.n_threads = x->n_threads;
+    ctx.err = err;
+    for (int s = 0; s < x->n_steps; s++) {
+        const exec_step *st = &x->steps[s];
+        const pare_node *node = &g->nodes[st->node];
+        pare_status rc;
+
+        ctx.node = node;
+        ctx.opset = pare_graph_opset(g, node->domain);
+        ctx.n_in = st->n_in;
+        ctx.in = st->in;
+        ctx.n_out = st->n_out;
+        ctx.out = st->out;
+        ctx.scratch_bytes = st->scratch_bytes;
+        ctx.where = x->where[st->node];
+        rc = st->def->forward(&ctx);
+        if (rc != PARE_OK)
+            return rc;
+    }
+    return PARE_OK;
+}
+
+int pare_exec_n_inputs(const pare_exec *x)
+{
+    return x->n_inputs;
+}
+
+pare_tensor *pare_exec_input(pare_exec *x, int i)
+{
+    return i >= 0 && i < x->n_inputs ? &x->vals[x->inputs[i]] : NULL;
+}
+
+int pare_exec_n_outputs(const pare_exec *x)
+{
+    return x->n_outputs;
+}
+
+const pare_tensor *pare_exec_output(const pare_exec *x, int i)
+{
+    return i >= 0 && i < x->n_outputs ? &x->vals[x->outputs[i]] : NULL;
+}
+
+const pare_tensor *pare_exec_value(const pare_exec *x, const char *name)
+{
+    int v = pare_graph_find_value(x->g, name);
+    return v >= 0 && x->kept[v] ? &x->vals[v] : NULL;
+}
+
+const pare_tensor *pare_exec_value_shape(const pare_exec *x, int v)
+{
+    if (v < 0 || v >= x->g->n_values || x->state[v] == VALUE_UNUSED)
+        return NULL;
+    return &x->vals[v];
+}
+
+double pare_exec_node_flops(const pare_exec *x, int n)
+{
+    return n >= 0 && n < x->g->n_nodes ? x->flops[n] : 0.0;
+}
+
+bool pare_exec_node_is_folded(const pare_exec *x, int n)
+{
+    return n >= 0 && n < x->g->n_nodes && x->folded[n];
+}
+
+size_t pare_exec_arena_bytes(const pare_exec *x)
+{
+    return x->arena_bytes;
+}
+
+size_t pare_exec_folded_bytes(const pare_exec *x)
+{
+    return x->folded_bytes;
+}
+
+int pare_exec_threads(const pare_exec *x)
+{
+    return x->n_threads;
+}
