@@ -105,32 +105,36 @@ void pare_assert_failed(const char *cond, const char *file, int line)
     abort();
 }
 
-/* Damerau-free Levenshtein distance on short words, case-insensitive. */
+/* Optimal string alignment distance (a swap of neighbours is one edit),
+ * case-insensitive, on short words. */
 static int edit_distance(const char *a, const char *b)
 {
     size_t la = strlen(a), lb = strlen(b);
-    int row[128];
+    int rows[3][128];
 
     if (la >= 127 || lb >= 127)
         return 1 << 20;
     for (size_t j = 0; j <= lb; j++)
-        row[j] = (int)j;
+        rows[0][j] = (int)j;
     for (size_t i = 1; i <= la; i++) {
-        int diag = row[0];
-        row[0] = (int)i;
+        /* row i lives in rows[i % 3] */
+        int *prev2 = rows[(i + 1) % 3], *prev = rows[(i + 2) % 3], *cur = rows[i % 3];
+        int ca = a[i - 1] | 0x20;
+        cur[0] = (int)i;
         for (size_t j = 1; j <= lb; j++) {
-            int up = row[j];
-            int ca = a[i - 1] | 0x20, cb = b[j - 1] | 0x20;
-            int best = diag + (ca != cb);
-            if (row[j] + 1 < best)
-                best = row[j] + 1;
-            if (row[j - 1] + 1 < best)
-                best = row[j - 1] + 1;
-            row[j] = best;
-            diag = up;
+            int cb = b[j - 1] | 0x20;
+            int best = prev[j - 1] + (ca != cb);
+            if (prev[j] + 1 < best)
+                best = prev[j] + 1;
+            if (cur[j - 1] + 1 < best)
+                best = cur[j - 1] + 1;
+            if (i > 1 && j > 1 && ca == (b[j - 2] | 0x20) && (a[i - 2] | 0x20) == cb &&
+                prev2[j - 2] + 1 < best)
+                best = prev2[j - 2] + 1;
+            cur[j] = best;
         }
     }
-    return row[lb];
+    return rows[la % 3][lb];
 }
 
 const char *pare_closest_word(const char *word, const char *const *candidates, int n)

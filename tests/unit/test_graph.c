@@ -215,6 +215,17 @@ static void test_oom_while_building_is_clean(void **state)
     }
 }
 
+static void test_closest_word(void **state)
+{
+    const char *const keys[] = {"weight_bits", "activation_bits", "test", "train"};
+    (void)state;
+
+    assert_string_equal(pare_closest_word("weight_bit", keys, 4), "weight_bits");
+    assert_string_equal(pare_closest_word("tset", keys, 4), "test"); /* a swap is one edit */
+    assert_string_equal(pare_closest_word("TRAIN", keys, 4), "train");
+    assert_null(pare_closest_word("zzzz", keys, 4));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -228,6 +239,7 @@ int main(void)
         cmocka_unit_test(test_attributes),
         cmocka_unit_test(test_opset_lookup),
         cmocka_unit_test(test_oom_while_building_is_clean),
+        cmocka_unit_test(test_closest_word),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
