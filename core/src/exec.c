@@ -142,7 +142,8 @@ static pare_status bind_inputs(pare_exec *x, const pare_exec_opts *opts, pare_er
         if (!x->owned[v])
             return pare_fail(err, PARE_ENOMEM, g->path, "out of memory for input '%s' %s", val->name,
                              pare_shape_format(t->ndim, t->dims, shape, sizeof shape));
-        t->data = x->owned[v]->data;
+        /* data stays NULL until planning ends: inference must not take the
+           zero-filled buffer for a known value */
         x->state[v] = VALUE_INPUT;
         x->inputs[x->n_inputs++] = v;
     }
@@ -467,6 +468,8 @@ pare_status pare_exec_new(const pare_graph *g, const pare_exec_opts *opts_in,
                 x->scratch_bytes = st->scratch_bytes;
         }
     }
+    for (int i = 0; i < x->n_inputs; i++)
+        x->vals[x->inputs[i]].data = x->owned[x->inputs[i]]->data;
     if (rc == PARE_OK)
         rc = place_buffers(x, keep, err);
     if (rc == PARE_OK && x->scratch_bytes) {
@@ -495,7 +498,10 @@ pare_status pare_exec_run(pare_exec *x, pare_error *err)
     const pare_graph *g = x->g;
     pare_op_ctx ctx;
 
-    set_blas_threads(x->n_threads);
+    /* One thread pool: kernels parallelise with OpenMP (and call OpenBLAS
+       from inside their parallel regions), so OpenBLAS's own threads would
+       only compete with them for the same cores. */
+    set_blas_threads(1);
     memset(&ctx, 0, sizeof ctx);
     ctx.scratch = x->scratch;
     ctx.n_threads = x->n_threads;
@@ -571,6 +577,11 @@ size_t pare_exec_arena_bytes(const pare_exec *x)
 size_t pare_exec_folded_bytes(const pare_exec *x)
 {
     return x->folded_bytes;
+}
+
+size_t pare_exec_scratch_bytes(const pare_exec *x)
+{
+    return x->scratch_bytes;
 }
 
 int pare_exec_threads(const pare_exec *x)

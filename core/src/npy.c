@@ -884,7 +884,11 @@ static pare_status check_names(const char *path, const char *const *names,
     if (n < 0 || n > 0xfffe)
         return pare_fail(err, PARE_EINPUT, path, "bad array count %d", n);
     for (int i = 0; i < n; i++) {
-        if (!names[i] || !names[i][0] || strchr(names[i], '/') || strlen(names[i]) > 200)
+        /* '/' is allowed, as numpy.savez allows it (ONNX value names hold
+           it); a name that would escape the archive's root is not. */
+        if (!names[i] || !names[i][0] || strlen(names[i]) > 200 || !strcmp(names[i], "..") ||
+            !strncmp(names[i], "../", 3) || strstr(names[i], "/../") ||
+            (strlen(names[i]) >= 3 && !strcmp(names[i] + strlen(names[i]) - 3, "/..")))
             return pare_fail(err, PARE_EINPUT, path, "bad array name '%s'", names[i] ? names[i] : "");
         if (!arrays[i])
             return pare_fail(err, PARE_EINPUT, path, "array '%s' is missing", names[i]);

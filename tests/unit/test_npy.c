@@ -508,9 +508,9 @@ static void test_npz_errors(void **state)
 
     assert_int_equal(pare_npz_save(tmp("dup.npz"), names, arrays, 2, &err), PARE_EINPUT);
     assert_string_equal(err.msg, "array name 'a' is used twice");
-    names[1] = "b/c";
+    names[1] = "b/../../c";
     assert_int_equal(pare_npz_save(tmp("dup.npz"), names, arrays, 2, &err), PARE_EINPUT);
-    assert_string_equal(err.msg, "bad array name 'b/c'");
+    assert_string_equal(err.msg, "bad array name 'b/../../c'");
     assert_int_equal(access(tmp("dup.npz"), F_OK), -1);
     pare_tensor_free(t);
 }

@@ -68,6 +68,8 @@ bool pare_exec_node_is_folded(const pare_exec *x, int n);
 /* Bytes of the activation arena and of plan-time constants created by folding. */
 size_t pare_exec_arena_bytes(const pare_exec *x);
 size_t pare_exec_folded_bytes(const pare_exec *x);
+/* Bytes of the one workspace kernels share. */
+size_t pare_exec_scratch_bytes(const pare_exec *x);
 int pare_exec_threads(const pare_exec *x);
 
 #endif

@@ -73,6 +73,8 @@ int pare_op_is_known(const char *domain, const char *op_type);
 /* All rows, grouped by family, for listings (docs/ops.md, `pare ops`). */
 const pare_op_def *pare_op_row(int i);
 int pare_op_row_count(void);
+/* Family of row i ("conv", "shape", ...), for grouping listings. */
+const char *pare_op_row_family(int i);
 
 /* Helpers for kernels: fail with the node as location. */
 pare_status pare_op_fail(pare_op_ctx *ctx, pare_status code, const char *fmt, ...)

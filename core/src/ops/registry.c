@@ -6,6 +6,10 @@ static const pare_op_def *const families[] = {
     ops_conv, ops_gemm, ops_pool, ops_norm, ops_elementwise,
     ops_activation, ops_reduce, ops_shape, ops_quant,
 };
+static const char *const family_names[] = {
+    "conv", "gemm", "pool", "norm", "elementwise",
+    "activation", "reduce", "shape", "quant",
+};
 #define N_FAMILIES (int)(sizeof families / sizeof families[0])
 
 static int domain_is(const char *a, const char *b)
@@ -52,5 +56,14 @@ const pare_op_def *pare_op_row(int i)
         for (const pare_op_def *d = families[f]; d->op_type; d++)
             if (i-- == 0)
                 return d;
+    return NULL;
+}
+
+const char *pare_op_row_family(int i)
+{
+    for (int f = 0; f < N_FAMILIES; f++)
+        for (const pare_op_def *d = families[f]; d->op_type; d++)
+            if (i-- == 0)
+                return family_names[f];
     return NULL;
 }

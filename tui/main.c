@@ -1,0 +1,66 @@
+/* `pare`: the command table and dispatch. Each subcommand lives in
+ * tui/cmd_<name>.c; this table gives its name and one-line help. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "pare/error.h"
+
+#ifndef PARE_VERSION
+#define PARE_VERSION "unknown"
+#endif
+
+static const cli_command commands[] = {
+    {"info", cmd_info, "show a model: inputs, outputs, layers with shapes, params and FLOPs"},
+    {"eval", cmd_eval, "accuracy on a dataset, or similarity to a reference model; throughput"},
+    {"run", cmd_run, "run a model on .npy/.npz inputs, write outputs and tapped values to .npz"},
+    {"convert", cmd_convert, "load and save a model (ONNX round trip)"},
+    {"bench", cmd_bench, "latency, throughput and memory per batch size"},
+    {"ops", cmd_ops, "list the ops pare can run"},
+};
+#define N_COMMANDS (int)(sizeof commands / sizeof commands[0])
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: pare COMMAND [ARGS...]\n"
+               "       pare COMMAND --help\n"
+               "       pare --version\n\n"
+               "pare is a terminal workbench for compressing neural networks (ONNX models).\n\n"
+               "commands:\n");
+    for (int i = 0; i < N_COMMANDS; i++)
+        fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].help);
+    fprintf(f, "\nexit codes: 0 ok, 1 the job failed, 2 bad usage or input\n");
+}
+
+int main(int argc, char **argv)
+{
+    const char *names[N_COMMANDS];
+    const char *guess;
+
+    if (argc < 2) {
+        usage(stderr);
+        return CLI_USAGE;
+    }
+    if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V")) {
+        printf("pare %s\n", PARE_VERSION);
+        return CLI_OK;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        usage(stdout);
+        return CLI_OK;
+    }
+    for (int i = 0; i < N_COMMANDS; i++) {
+        if (!strcmp(argv[1], commands[i].name))
+            return commands[i].fn(argc - 1, argv + 1);
+        names[i] = commands[i].name;
+    }
+    guess = pare_closest_word(argv[1], names, N_COMMANDS);
+    if (argv[1][0] == '-')
+        fprintf(stderr, "pare: unknown option '%s'\n", argv[1]);
+    else if (guess)
+        fprintf(stderr, "pare: unknown command '%s' (did you mean '%s'?)\n", argv[1], guess);
+    else
+        fprintf(stderr, "pare: unknown command '%s'\n", argv[1]);
+    usage(stderr);
+    return CLI_USAGE;
+}
