@@ -25,7 +25,13 @@ typedef struct exec_step {
     pare_tensor **out;
     int n_in, n_out;
     size_t scratch_bytes;
+    int n_threads;      /* 1 for steps too small to repay waking other threads */
 } exec_step;
+
+/* Below this many FLOPs a step runs on one thread: a fork/join costs a few
+   microseconds on an idle machine and up to a scheduler time slice on a busy
+   one, more than splitting ~40 us of work saves. */
+#define PARALLEL_MIN_FLOPS 1e6
 
 struct pare_exec {
     const pare_graph *g;
@@ -231,6 +237,7 @@ static pare_status infer_node(pare_exec *x, int n, exec_step *step, pare_error *
     }
     step->scratch_bytes = ctx.scratch_bytes;
     x->flops[n] = step->def->flops ? step->def->flops(&ctx) : 0.0;
+    step->n_threads = x->flops[n] >= PARALLEL_MIN_FLOPS ? x->n_threads : 1;
 
     if (!foldable) {
         for (int i = 0; i < node->n_outputs; i++)
@@ -504,7 +511,6 @@ pare_status pare_exec_run(pare_exec *x, pare_error *err)
     set_blas_threads(1);
     memset(&ctx, 0, sizeof ctx);
     ctx.scratch = x->scratch;
-    ctx.n_threads = x->n_threads;
     ctx.err = err;
     for (int s = 0; s < x->n_steps; s++) {
         const exec_step *st = &x->steps[s];
@@ -518,6 +524,7 @@ pare_status pare_exec_run(pare_exec *x, pare_error *err)
         ctx.n_out = st->n_out;
         ctx.out = st->out;
         ctx.scratch_bytes = st->scratch_bytes;
+        ctx.n_threads = st->n_threads;
         ctx.where = x->where[st->node];
         rc = st->def->forward(&ctx);
         if (rc != PARE_OK)

@@ -374,6 +374,78 @@ static void test_small_int_types(void **state)
     free_all(s, 2);
 }
 
+/* Opset < 7: B lines up with A at `axis` (broadcast=1) or shapes must match. */
+static void test_binary_legacy_broadcast(void **state)
+{
+    static const int64_t da[] = { 2, 3, 4 }, db[] = { 3 }, db2[] = { 3, 4 }, bad[] = { 2 };
+    pare_tensor *a = trand(3, da, -1, 1), *b = trand(1, db, -1, 1), *b2 = trand(2, db2, -1, 1);
+    pare_tensor *bb = trand(1, bad, -1, 1);
+    pare_attr bc[2] = { attr_i("broadcast", 1), attr_i("axis", 1) };
+    const float *av = a->data, *bv = b->data, *b2v = b2->data;
+    float want[24];
+    run r;
+    (void)state;
+
+    /* axis 1: B[3] runs along A's dim 1 (numpy would align it with dim 2) */
+    for (int i = 0; i < 24; i++)
+        want[i] = av[i] * bv[(i / 4) % 3];
+    assert_int_equal(run_op(&r, "Mul", 6, bc, 2, (pare_tensor *[]){ a, b }, 2, 1), PARE_OK);
+    assert_shape(&r.out[0], 3, da);
+    assert_close(r.out[0].data, want, 24);
+    run_fini(&r);
+    /* no axis: suffix matching */
+    for (int i = 0; i < 24; i++)
+        want[i] = av[i] - b2v[i % 12];
+    assert_int_equal(run_op(&r, "Sub", 1, bc, 1, (pare_tensor *[]){ a, b2 }, 2, 1), PARE_OK);
+    assert_close(r.out[0].data, want, 24);
+    run_fini(&r);
+    /* without broadcast=1 the shapes must be equal */
+    assert_int_equal(run_op(&r, "Add", 6, NULL, 0, (pare_tensor *[]){ a, b2 }, 2, 1), PARE_EINPUT);
+    assert_string_equal(r.err.msg, "shapes [2, 3, 4] and [3, 4] differ and broadcast is not set");
+    assert_int_equal(run_op(&r, "Add", 6, bc, 2, (pare_tensor *[]){ a, bb }, 2, 1), PARE_EINPUT);
+    assert_string_equal(r.err.msg, "cannot broadcast [2] to [2, 3, 4] at axis 1");
+    /* the same B at opset 7 broadcasts numpy style (trailing) and fails */
+    assert_int_equal(run_op(&r, "Mul", 7, NULL, 0, (pare_tensor *[]){ a, b }, 2, 1), PARE_EINPUT);
+    pare_tensor_free(a);
+    pare_tensor_free(b);
+    pare_tensor_free(b2);
+    pare_tensor_free(bb);
+}
+
+static void test_mod_forms(void **state)
+{
+    static const int64_t d[] = { 6 };
+    int64_t a[6] = { -4, 7, 5, 4, -7, 8 }, b[6] = { 3, -3, 8, -2, 3, 0 };
+    int64_t want_mod[6] = { 2, -2, 5, 0, 2, 0 };   /* divisor's sign */
+    int64_t want_fmod[6] = { -1, 1, 5, 0, -1, 0 }; /* dividend's sign */
+    float fa[4] = { -4.3f, 7.2f, 5.0f, 4.3f }, fb[4] = { 2.1f, -3.4f, 8.0f, -2.1f };
+    float want_f[4];
+    static const int64_t d4[] = { 4 };
+    pare_tensor *ia = ti64(1, d, a), *ib = ti64(1, d, b);
+    pare_tensor *xa = tf32(1, d4, fa), *xb = tf32(1, d4, fb);
+    pare_attr f1 = attr_i("fmod", 1);
+    run r;
+    (void)state;
+
+    for (int i = 0; i < 4; i++)
+        want_f[i] = fmodf(fa[i], fb[i]);
+    assert_int_equal(run_op(&r, "Mod", 13, NULL, 0, (pare_tensor *[]){ ia, ib }, 2, 1), PARE_OK);
+    assert_memory_equal(r.out[0].data, want_mod, sizeof want_mod);
+    run_fini(&r);
+    assert_int_equal(run_op(&r, "Mod", 10, &f1, 1, (pare_tensor *[]){ ia, ib }, 2, 1), PARE_OK);
+    assert_memory_equal(r.out[0].data, want_fmod, sizeof want_fmod);
+    run_fini(&r);
+    assert_int_equal(run_op(&r, "Mod", 13, &f1, 1, (pare_tensor *[]){ xa, xb }, 2, 1), PARE_OK);
+    assert_close(r.out[0].data, want_f, 4);
+    run_fini(&r);
+    assert_int_equal(run_op(&r, "Mod", 13, NULL, 0, (pare_tensor *[]){ xa, xb }, 2, 1), PARE_EINPUT);
+    assert_string_equal(r.err.msg, "floating-point Mod needs fmod=1");
+    pare_tensor_free(ia);
+    pare_tensor_free(ib);
+    pare_tensor_free(xa);
+    pare_tensor_free(xb);
+}
+
 /* ---- Pow ---- */
 
 static void test_pow_forms(void **state)
@@ -524,6 +596,46 @@ static void test_unary_special_values(void **state)
     free_all(in, 1);
     free_all(ii, 1);
     free_all(bi, 1);
+}
+
+static void test_isnan_isinf_shrink_trig(void **state)
+{
+    static const int64_t d[] = { 6 };
+    float x[6] = { 1.0f, NAN, INFINITY, -INFINITY, -0.7f, 0.2f };
+    uint8_t want_nan[6] = { 0, 1, 0, 0, 0, 0 }, want_inf[6] = { 0, 0, 1, 1, 0, 0 };
+    uint8_t want_pos[6] = { 0, 0, 1, 0, 0, 0 };
+    float want_shrink[6] = { 0.5f, 0.0f, INFINITY, -INFINITY, -0.2f, 0.0f }; /* NaN -> 0, as in ONNX */
+    float want_sin[6], want_atan[6];
+    pare_tensor *in[1] = { tf32(1, d, x) };
+    pare_attr pos_only = attr_i("detect_negative", 0);
+    pare_attr shrink[2] = { attr_f("lambd", 0.5f), attr_f("bias", 0.5f) };
+    run r;
+    (void)state;
+
+    for (int i = 0; i < 6; i++) {
+        want_sin[i] = sinf(x[i]);
+        want_atan[i] = atanf(x[i]);
+    }
+    assert_int_equal(run_op(&r, "IsNaN", 13, NULL, 0, in, 1, 1), PARE_OK);
+    assert_int_equal(r.out[0].dtype, PARE_BOOL);
+    assert_memory_equal(r.out[0].data, want_nan, 6);
+    run_fini(&r);
+    assert_int_equal(run_op(&r, "IsInf", 10, NULL, 0, in, 1, 1), PARE_OK);
+    assert_memory_equal(r.out[0].data, want_inf, 6);
+    run_fini(&r);
+    assert_int_equal(run_op(&r, "IsInf", 20, &pos_only, 1, in, 1, 1), PARE_OK);
+    assert_memory_equal(r.out[0].data, want_pos, 6);
+    run_fini(&r);
+    assert_int_equal(run_op(&r, "Shrink", 9, shrink, 2, in, 1, 1), PARE_OK);
+    assert_close(r.out[0].data, want_shrink, 6);
+    run_fini(&r);
+    assert_int_equal(run_op(&r, "Sin", 7, NULL, 0, in, 1, 1), PARE_OK);
+    assert_close(r.out[0].data, want_sin, 6);
+    run_fini(&r);
+    assert_int_equal(run_op(&r, "Atan", 7, NULL, 0, in, 1, 1), PARE_OK);
+    assert_close(r.out[0].data, want_atan, 6);
+    run_fini(&r);
+    free_all(in, 1);
 }
 
 /* ---- comparisons and logic ---- */
@@ -829,6 +941,28 @@ static void test_prelu(void **state)
     pare_tensor_free(big[0]);
 }
 
+static void test_prelu_opset6_per_channel(void **state)
+{
+    /* PRelu-6: a slope of C values applies per channel (dim 1), not trailing */
+    static const int64_t dx[] = { 2, 3, 4 }, ds[] = { 3 };
+    float sl[3] = { 0.1f, 0.2f, 0.3f };
+    pare_tensor *x = trand(3, dx, -2, 2), *s = tf32(1, ds, sl);
+    const float *xv = x->data;
+    float want[24];
+    run r;
+    (void)state;
+
+    for (int i = 0; i < 24; i++)
+        want[i] = xv[i] < 0 ? sl[(i / 4) % 3] * xv[i] : xv[i];
+    assert_int_equal(run_op(&r, "PRelu", 6, NULL, 0, (pare_tensor *[]){ x, s }, 2, 1), PARE_OK);
+    assert_close(r.out[0].data, want, 24);
+    run_fini(&r);
+    /* opset 7: [3] aligns with the last dim (4) and is rejected */
+    assert_int_equal(run_op(&r, "PRelu", 7, NULL, 0, (pare_tensor *[]){ x, s }, 2, 1), PARE_EINPUT);
+    pare_tensor_free(x);
+    pare_tensor_free(s);
+}
+
 /* ---- Clip ---- */
 
 static void test_clip_forms(void **state)
@@ -987,6 +1121,33 @@ static void test_softmax_large_and_errors(void **state)
     run_fini(&r);
     assert_int_equal(run_op(&r, "Softmax", 13, &bad, 1, in, 1, 1), PARE_EINPUT);
     assert_string_equal(r.err.msg, "axis 2 is out of range for rank 2");
+    free_all(in, 1);
+}
+
+static void test_hardmax_forms(void **state)
+{
+    static const int64_t d[] = { 2, 2, 3 };
+    float x[12] = { 1, 5, 5, 0, 2, 1, /* */ 3, 3, 3, 9, 0, 0 };
+    /* opset 13, axis -1: first maximum of each row of 3 */
+    float want_last[12] = { 0, 1, 0, 0, 1, 0, 1, 0, 0, 1, 0, 0 };
+    /* opset 11, default axis 1: coerced to (2, 6) */
+    float want_legacy[12] = { 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0 };
+    /* opset 13, axis 1: down the middle dim */
+    float want_mid[12] = { 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 0, 0 };
+    pare_tensor *in[1] = { tf32(3, d, x) };
+    pare_attr ax1 = attr_i("axis", 1);
+    run r;
+    (void)state;
+
+    assert_int_equal(run_op(&r, "Hardmax", 13, NULL, 0, in, 1, 1), PARE_OK);
+    assert_close(r.out[0].data, want_last, 12);
+    run_fini(&r);
+    assert_int_equal(run_op(&r, "Hardmax", 11, NULL, 0, in, 1, 1), PARE_OK);
+    assert_close(r.out[0].data, want_legacy, 12);
+    run_fini(&r);
+    assert_int_equal(run_op(&r, "Hardmax", 13, &ax1, 1, in, 1, 1), PARE_OK);
+    assert_close(r.out[0].data, want_mid, 12);
+    run_fini(&r);
     free_all(in, 1);
 }
 
@@ -1263,6 +1424,15 @@ static void test_quantize_per_tensor(void **state)
     assert_int_equal(r.out[0].dtype, PARE_I8);
     assert_memory_equal(r.out[0].data, want_i8, 10);
     run_fini(&r);
+    /* a [1] scale with a scalar zero point is still per-tensor */
+    {
+        static const int64_t d1[] = { 1 };
+        pare_tensor *s1 = tf32(1, d1, &s);
+        assert_int_equal(run_op(&r, "QuantizeLinear", 13, NULL, 0, (pare_tensor *[]){ fx, s1, zu }, 3, 1), PARE_OK);
+        assert_memory_equal(r.out[0].data, want_u8, 10);
+        run_fini(&r);
+        pare_tensor_free(s1);
+    }
     /* no zero point: uint8 with zero point 0; 2.5 / 2 = 1.25 -> 1, 3.5 / 2 = 1.75 -> 2 */
     assert_int_equal(run_op(&r, "QuantizeLinear", 19, NULL, 0, (pare_tensor *[]){ fx, fs2 }, 2, 1), PARE_OK);
     assert_int_equal(r.out[0].dtype, PARE_U8);
@@ -1467,6 +1637,8 @@ static void test_rows_cover_opsets(void **state)
         { "Elu", 7 }, { "Selu", 7 }, { "Softplus", 7 }, { "ReduceMean", 7 },
         { "ReduceSum", 7 }, { "ReduceMax", 7 }, { "ReduceMin", 7 }, { "ReduceProd", 7 },
         { "ReduceL2", 7 }, { "QuantizeLinear", 10 }, { "DequantizeLinear", 10 },
+        { "Hardmax", 7 }, { "Mod", 10 }, { "IsNaN", 9 }, { "IsInf", 10 }, { "Shrink", 9 },
+        { "Sin", 7 }, { "Cos", 7 }, { "Floor", 7 }, { "Ceil", 7 }, { "Round", 11 }, { "Sign", 9 },
     };
     (void)state;
     for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++) {
@@ -1487,6 +1659,9 @@ static void test_rows_cover_opsets(void **state)
     /* the two Softmax forms are separate rows */
     assert_ptr_not_equal(pare_op_find("", "Softmax", 12), pare_op_find("", "Softmax", 13));
     assert_ptr_not_equal(pare_op_find("", "Clip", 10), pare_op_find("", "Clip", 11));
+    assert_ptr_not_equal(pare_op_find("", "Add", 6), pare_op_find("", "Add", 7));
+    assert_non_null(pare_op_find("", "Add", 1));
+    assert_non_null(pare_op_find("", "PRelu", 6));
 }
 
 int main(void)
@@ -1496,9 +1671,12 @@ int main(void)
         cmocka_unit_test(test_binary_threaded_paths),
         cmocka_unit_test(test_binary_int_and_errors),
         cmocka_unit_test(test_small_int_types),
+        cmocka_unit_test(test_binary_legacy_broadcast),
+        cmocka_unit_test(test_mod_forms),
         cmocka_unit_test(test_pow_forms),
         cmocka_unit_test(test_unary_math),
         cmocka_unit_test(test_unary_special_values),
+        cmocka_unit_test(test_isnan_isinf_shrink_trig),
         cmocka_unit_test(test_compare_and_logic),
         cmocka_unit_test(test_where),
         cmocka_unit_test(test_expand),
@@ -1506,9 +1684,11 @@ int main(void)
         cmocka_unit_test(test_activations),
         cmocka_unit_test(test_relu_int_and_nan),
         cmocka_unit_test(test_prelu),
+        cmocka_unit_test(test_prelu_opset6_per_channel),
         cmocka_unit_test(test_clip_forms),
         cmocka_unit_test(test_softmax_forms),
         cmocka_unit_test(test_softmax_large_and_errors),
+        cmocka_unit_test(test_hardmax_forms),
         cmocka_unit_test(test_reduce_all_kinds),
         cmocka_unit_test(test_reduce_threaded),
         cmocka_unit_test(test_reduce_axes_rules),

@@ -584,6 +584,31 @@ static pare_status softmax_forward(pare_op_ctx *ctx) { return softmax_run(ctx, f
 static pare_status log_softmax_forward(pare_op_ctx *ctx) { return softmax_run(ctx, true); }
 #define log_softmax_infer softmax_infer
 
+/* Hardmax: 1 at the first maximum along the axis (same two forms), else 0. */
+static pare_status hardmax_forward(pare_op_ctx *ctx)
+{
+    const float *x = ctx->in[0]->data;
+    float *y = ctx->out[0]->data;
+    softmax_shape sh;
+    pare_status rc = softmax_shape_of(ctx, &sh);
+
+    if (rc != PARE_OK)
+        return rc;
+    memset(y, 0, (size_t)pare_tensor_numel(ctx->out[0]) * sizeof(float));
+    for (int64_t o = 0; o < sh.outer; o++)
+        for (int64_t c = 0; c < sh.inner; c++) {
+            const float *xr = x + o * sh.n * sh.inner + c;
+            int64_t best = 0;
+            for (int64_t j = 1; j < sh.n; j++)
+                if (xr[j * sh.inner] > xr[best * sh.inner])
+                    best = j;
+            if (sh.n > 0)
+                y[(o * sh.n + best) * sh.inner + c] = 1.0f;
+        }
+    return PARE_OK;
+}
+#define hardmax_infer softmax_infer
+
 static double softmax_flops(const pare_op_ctx *ctx)
 {
     /* max, subtract + exp, sum, scale */
@@ -625,5 +650,7 @@ const pare_op_def ops_activation[] = {
     ROW_F("LogSoftmax", 1, 12, log_softmax, softmax_flops,
           "input coerced to 2-D at axis (default 1); float32"),
     ROW_F("LogSoftmax", 13, 0, log_softmax, softmax_flops, "along axis (default -1); float32"),
+    ROW("Hardmax", 1, 12, hardmax, "input coerced to 2-D at axis (default 1); float32"),
+    ROW("Hardmax", 13, 0, hardmax, "along axis (default -1); float32"),
     { .op_type = NULL },
 };

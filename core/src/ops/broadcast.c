@@ -171,48 +171,6 @@ void bcast_run(const bcast_plan *p, bcast_row_fn fn, const void *arg,
     }
 }
 
-VM_CLONES float vm_sum_f32(const float *x, int64_t n)
-{
-    float acc[8] = {0};
-    int64_t i = 0;
-    float s;
-
-    for (; i + 8 <= n; i += 8)
-        for (int j = 0; j < 8; j++)
-            acc[j] += x[i + j];
-    s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
-    for (; i < n; i++)
-        s += x[i];
-    return s;
-}
-
-VM_CLONES float vm_max_f32(const float *x, int64_t n)
-{
-    float acc[8];
-    int64_t i = 0;
-    float m;
-
-    if (n <= 0)
-        return -__builtin_inff();
-    if (n < 8) {
-        m = x[0];
-        for (i = 1; i < n; i++)
-            m = x[i] > m || x[i] != x[i] ? x[i] : m;
-        return m;
-    }
-    for (int j = 0; j < 8; j++)
-        acc[j] = x[j];
-    for (i = 8; i + 8 <= n; i += 8)
-        for (int j = 0; j < 8; j++)
-            acc[j] = x[i + j] > acc[j] || x[i + j] != x[i + j] ? x[i + j] : acc[j];
-    m = acc[0];
-    for (int j = 1; j < 8; j++)
-        m = acc[j] > m || acc[j] != acc[j] ? acc[j] : m;
-    for (; i < n; i++)
-        m = x[i] > m || x[i] != x[i] ? x[i] : m;
-    return m;
-}
-
 pare_status ew_check_inputs(pare_op_ctx *ctx, int min, int max)
 {
     if (ctx->n_in < min || (max >= 0 && ctx->n_in > max)) {

@@ -180,10 +180,49 @@ VM_INLINE float vm_tanhf(float x)
 /* 1 / (1 + exp(-x)). */
 VM_INLINE float vm_sigmoidf(float x) { return 1.0f / (1.0f + vm_expf(-x)); }
 
-/* Row sum / maximum (NaN propagates) with 8 independent lanes: vectorizes
- * without fast-math. */
-float vm_sum_f32(const float *x, int64_t n);
-float vm_max_f32(const float *x, int64_t n);
+/* Row sum and maximum of n >= 1 floats with 8 independent lanes, combined as
+ * a tree: vectorizes without fast-math. The maximum does not look for NaN
+ * (softmax, its user, gets NaN through exp anyway). */
+VM_INLINE float vm_sum_f32(const float *x, int64_t n)
+{
+    float a[8] = {0};
+    int64_t i = 0;
+    float s;
+
+    for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; j++)
+            a[j] += x[i + j];
+    s = ((a[0] + a[4]) + (a[1] + a[5])) + ((a[2] + a[6]) + (a[3] + a[7]));
+    for (; i < n; i++)
+        s += x[i];
+    return s;
+}
+
+VM_INLINE float vm_max2(float a, float b) { return a > b ? a : b; }
+
+VM_INLINE float vm_max_f32(const float *x, int64_t n)
+{
+    float m;
+    int64_t i;
+
+    if (n < 8) {
+        m = x[0];
+        for (i = 1; i < n; i++)
+            m = vm_max2(x[i], m);
+        return m;
+    }
+    float a[8];
+    for (int j = 0; j < 8; j++)
+        a[j] = x[j];
+    for (i = 8; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; j++)
+            a[j] = vm_max2(x[i + j], a[j]);
+    m = vm_max2(vm_max2(vm_max2(a[0], a[4]), vm_max2(a[1], a[5])),
+                vm_max2(vm_max2(a[2], a[6]), vm_max2(a[3], a[7])));
+    for (; i < n; i++)
+        m = vm_max2(x[i], m);
+    return m;
+}
 
 /* Rounds half to even for |x| < 2^22 (callers clamp first). */
 VM_INLINE float vm_round_even(float x) { return (x + 12582912.0f) - 12582912.0f; }

@@ -115,6 +115,16 @@ T_BOOL(G_BOOL, and, (a != 0) & (b != 0))
 T_BOOL(G_BOOL, or, (a != 0) | (b != 0))
 T_BOOL(G_BOOL, xor, (a != 0) ^ (b != 0))
 
+/* Mod: fmod=0 is integer modulo with the divisor's sign (Python's %);
+ * fmod=1 is C's fmod / % (the dividend's sign). Division by zero gives 0. */
+#define IMOD_S(a, b) (b == 0 ? 0 : b == -1 ? 0 : ((a % b) != 0 && ((a % b) < 0) != (b < 0) ? (a % b) + b : a % b))
+T_SINT(G_SAME, mod, IMOD_S(a, b))
+T_UINT(G_SAME, mod, b == 0 ? 0 : a % b)
+T_SINT(G_SAME, fmod, b == 0 || b == -1 ? 0 : a % b)
+T_UINT(G_SAME, fmod, b == 0 ? 0 : a % b)
+BIN_ROW(fmod_F32, float, float, fmodf(a, b))
+BIN_ROW(fmod_F64, double, double, fmod(a, b))
+
 #define TABLE(name, TYPES) static const bcast_row_fn name##_fns[DT_N] = { TYPES }
 #define NUM_ENTRIES(name) T_NUM(G_ENTRY, name, ~)
 
@@ -132,6 +142,8 @@ TABLE(greater_eq, NUM_ENTRIES(greater_eq));
 TABLE(and, T_BOOL(G_ENTRY, and, ~));
 TABLE(or, T_BOOL(G_ENTRY, or, ~));
 TABLE(xor, T_BOOL(G_ENTRY, xor, ~));
+TABLE(mod, T_INT(G_ENTRY, mod, ~));
+TABLE(fmod, T_FLOAT(G_ENTRY, fmod, ~) T_INT(G_ENTRY, fmod, ~));
 
 typedef struct bin_op {
     const bcast_row_fn *fns;
@@ -256,6 +268,37 @@ BIN_OP(greater_eq, true)
 BIN_OP(and, true)
 BIN_OP(or, true)
 BIN_OP(xor, true)
+
+static const bin_op op_mod = { mod_fns, false };
+static const bin_op op_fmod = { fmod_fns, false };
+
+static pare_status mod_op(pare_op_ctx *ctx, const bin_op **op)
+{
+    int64_t f = pare_node_attr_int(ctx->node, "fmod", 0);
+    pare_dtype dt = ctx->n_in > 0 && ctx->in[0] ? ctx->in[0]->dtype : PARE_UNDEFINED;
+
+    *op = f ? &op_fmod : &op_mod;
+    if (f != 0 && f != 1)
+        return pare_op_fail(ctx, PARE_EINPUT, "attribute 'fmod' is %lld, expected 0 or 1",
+                            (long long)f);
+    if (!f && (dt == PARE_F32 || dt == PARE_F64))
+        return pare_op_fail(ctx, PARE_EINPUT, "floating-point Mod needs fmod=1");
+    return PARE_OK;
+}
+
+static pare_status mod_infer(pare_op_ctx *ctx)
+{
+    const bin_op *op;
+    pare_status rc = mod_op(ctx, &op);
+    return rc == PARE_OK ? binary_infer(ctx, op) : rc;
+}
+
+static pare_status mod_forward(pare_op_ctx *ctx)
+{
+    const bin_op *op;
+    pare_status rc = mod_op(ctx, &op);
+    return rc == PARE_OK ? binary_forward(ctx, op) : rc;
+}
 
 /* ---- Pow: base float32/float64/int32/int64, exponent any numeric ---- */
 
@@ -451,6 +494,45 @@ T_SINT(G_UN, sign, a > 0 ? 1 : a < 0 ? -1 : 0)
 T_UINT(G_UN, sign, a > 0 ? 1 : 0)
 UN_ROW(not_BOOL, uint8_t, uint8_t, a == 0)
 
+UN_ROW(isnan_F32, float, uint8_t, a != a)
+UN_ROW(isnan_F64, double, uint8_t, a != a)
+
+typedef struct isinf_args {
+    bool neg, pos;
+} isinf_args;
+#define ISINF_ROW(NAME, T)                                                       \
+    static void NAME(const void *arg, int64_t n, const void *const *in,          \
+                     const int64_t *s, void *out)                                \
+    {                                                                            \
+        const isinf_args *p = arg;                                               \
+        const T *restrict x = in[0];                                             \
+        uint8_t *restrict o = out;                                               \
+        (void)s;                                                                 \
+        for (int64_t i = 0; i < n; i++)                                          \
+            o[i] = (uint8_t)((p->pos && x[i] == (T)INFINITY) ||                  \
+                             (p->neg && x[i] == (T)-INFINITY));                  \
+    }
+ISINF_ROW(isinf_F32, float)
+ISINF_ROW(isinf_F64, double)
+
+typedef struct shrink_args {
+    double lambd, bias;
+} shrink_args;
+#define SHRINK_ROW(NAME, T)                                                      \
+    VM_CLONES static void NAME(const void *arg, int64_t n, const void *const *in, \
+                               const int64_t *s, void *out)                      \
+    {                                                                            \
+        const shrink_args *p = arg;                                              \
+        const T l = (T)p->lambd, b = (T)p->bias;                                 \
+        const T *restrict x = in[0];                                             \
+        T *restrict o = out;                                                     \
+        (void)s;                                                                 \
+        for (int64_t i = 0; i < n; i++)                                          \
+            o[i] = x[i] < -l ? x[i] + b : x[i] > l ? x[i] - b : 0;               \
+    }
+SHRINK_ROW(shrink_F32, float)
+SHRINK_ROW(shrink_F64, double)
+
 /* Trigonometric and hyperbolic functions: libm per element (not hot). */
 #define LIBM_PAIR(name, ff, fd)                                                  \
     UN_ROW(name##_F32, float, float, ff(a))                                      \
@@ -556,6 +638,60 @@ UN_OP(cosh, 16)
 UN_OP(asinh, 16)
 UN_OP(acosh, 16)
 UN_OP(atanh, 16)
+
+/* IsNaN, IsInf (bool out) and Shrink (attributes): float32, float64. */
+static pare_status unary_args_infer(pare_op_ctx *ctx, bool bool_out)
+{
+    const pare_tensor *x;
+    pare_status rc = ew_check_inputs(ctx, 1, 1);
+
+    if (rc == PARE_OK)
+        rc = ew_check_output(ctx);
+    if (rc != PARE_OK)
+        return rc;
+    x = ctx->in[0];
+    if (x->dtype != PARE_F32 && x->dtype != PARE_F64)
+        return ew_bad_dtype(ctx, NULL, x->dtype);
+    ew_set_shape(ctx->out[0], bool_out ? PARE_BOOL : x->dtype, x->ndim, x->dims);
+    return PARE_OK;
+}
+
+static void unary_args_run(pare_op_ctx *ctx, bcast_row_fn fn, const void *arg)
+{
+    const pare_tensor *x = ctx->in[0];
+    bcast_plan p;
+    const void *ptr[1] = { x->data };
+    size_t esz = pare_dtype_size(x->dtype);
+
+    bcast_plan_flat(&p, 1, pare_tensor_numel(x));
+    bcast_run(&p, fn, arg, ptr, &esz, ctx->out[0]->data, pare_dtype_size(ctx->out[0]->dtype),
+              ew_threads(ctx, p.numel));
+}
+
+static pare_status isnan_infer(pare_op_ctx *ctx) { return unary_args_infer(ctx, true); }
+static pare_status isnan_forward(pare_op_ctx *ctx)
+{
+    unary_args_run(ctx, ctx->in[0]->dtype == PARE_F32 ? isnan_F32 : isnan_F64, NULL);
+    return PARE_OK;
+}
+
+static pare_status isinf_infer(pare_op_ctx *ctx) { return unary_args_infer(ctx, true); }
+static pare_status isinf_forward(pare_op_ctx *ctx)
+{
+    isinf_args a = { pare_node_attr_int(ctx->node, "detect_negative", 1) != 0,
+                     pare_node_attr_int(ctx->node, "detect_positive", 1) != 0 };
+    unary_args_run(ctx, ctx->in[0]->dtype == PARE_F32 ? isinf_F32 : isinf_F64, &a);
+    return PARE_OK;
+}
+
+static pare_status shrink_infer(pare_op_ctx *ctx) { return unary_args_infer(ctx, false); }
+static pare_status shrink_forward(pare_op_ctx *ctx)
+{
+    shrink_args a = { pare_node_attr_float(ctx->node, "lambd", 0.5f),
+                      pare_node_attr_float(ctx->node, "bias", 0.0f) };
+    unary_args_run(ctx, ctx->in[0]->dtype == PARE_F32 ? shrink_F32 : shrink_F64, &a);
+    return PARE_OK;
+}
 
 /* ---- copies with broadcasting (Expand, Where) by element size ---- */
 
@@ -824,6 +960,10 @@ const pare_op_def ops_elementwise[] = {
     ROW("Ceil", 6, 0, ceil, "float32, float64"),
     ROW("Round", 11, 0, round, "round half to even; float32, float64"),
     ROW("Sign", 9, 0, sign, "all numeric dtypes"),
+    ROW("Mod", 10, 0, mod, "fmod=0: integers, divisor's sign; fmod=1: C fmod; x % 0 gives 0"),
+    ROW("IsNaN", 9, 0, isnan, "float32, float64"),
+    ROW("IsInf", 10, 0, isinf, "float32, float64"),
+    ROW("Shrink", 9, 0, shrink, "float32, float64"),
     ROW("Sin", 7, 0, sin, "float32, float64"),
     ROW("Cos", 7, 0, cos, "float32, float64"),
     ROW("Tan", 7, 0, tan, "float32, float64"),

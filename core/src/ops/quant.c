@@ -125,7 +125,7 @@ static pare_status q_layout_of(pare_op_ctx *ctx, const pare_tensor *x, const par
 
     if (scale->dtype != PARE_F32)
         return ew_bad_dtype(ctx, "scale", scale->dtype);
-    if (zp) {
+    if (zp && !(sn == 1 && pare_tensor_numel(zp) == 1)) {
         if (zp->ndim != scale->ndim || memcmp(zp->dims, scale->dims, sizeof(int64_t) * (size_t)zp->ndim))
             return pare_op_fail(ctx, PARE_EINPUT, "zero point shape %s differs from scale shape %s",
                                 pare_shape_format(zp->ndim, zp->dims, sb, sizeof sb),
