@@ -320,11 +320,13 @@ static pare_status load_bytes(const uint8_t *buf, size_t len, const char *where,
     pare_status rc;
 
     *out = NULL;
-    rc = onnx_wire_check(buf, len, &onnx__model_proto__descriptor, "model", where, err);
+    rc = onnx_wire_check(buf, len, &onnx__model_proto__descriptor, "model", where ? where : "model",
+                         err);
     if (rc != PARE_OK)
         return rc;
     onnx_alloc_init(&a);
     m = onnx__model_proto__unpack(&a.pc, len, buf);
+    where = where ? where : "model";
     if (!m) {
         if (a.failed)
             return pare_fail(err, PARE_ENOMEM, where, "out of memory reading the model");
@@ -350,7 +352,7 @@ pare_status pare_graph_load_buffer(const void *buf, size_t len, const char *wher
 {
     *out = NULL;
     if (!buf || !len)
-        return pare_fail(err, PARE_EINPUT, where, "empty file");
+        return pare_fail(err, PARE_EINPUT, where ? where : "model", "empty file");
     return load_bytes(buf, len, where, NULL, out, err);
 }
 
@@ -433,6 +435,7 @@ void onnx_set_external_threshold(size_t bytes)
 pare_status pare_graph_save_buffer(const pare_graph *g, uint8_t **buf, size_t *len,
                                    pare_error *err)
 {
+    const char *where = g->path ? g->path : "model";
     onnx_model_build b;
     pare_status rc;
     size_t n = 0;
@@ -443,7 +446,7 @@ pare_status pare_graph_save_buffer(const pare_graph *g, uint8_t **buf, size_t *l
     if (rc == PARE_OK) {
         n = protobuf_c_message_get_packed_size(&b.model.base);
         if (n > ONNX_PROTOBUF_LIMIT) {
-            rc = pare_fail(err, PARE_EUNSUPPORTED, g->path,
+            rc = pare_fail(err, PARE_EUNSUPPORTED, where,
                            "the model needs %zu bytes; one protobuf message holds at most 2 GiB", n);
             pare_error_hint(err, "save it to a file: pare_graph_save puts the weights beside it");
         }
@@ -451,7 +454,7 @@ pare_status pare_graph_save_buffer(const pare_graph *g, uint8_t **buf, size_t *l
     if (rc == PARE_OK) {
         *buf = pare_alloc(n ? n : 1);
         if (!*buf)
-            rc = pare_fail(err, PARE_ENOMEM, g->path, "out of memory saving the model");
+            rc = pare_fail(err, PARE_ENOMEM, where, "out of memory saving the model");
         else
             *len = protobuf_c_message_pack(&b.model.base, *buf);
     }
@@ -473,39 +476,42 @@ static void sink_append(ProtobufCBuffer *buffer, size_t len, const uint8_t *data
         s->error = errno ? errno : EIO;
 }
 
-/* A temporary file beside path: "<dir>/.<base>.tmpXXXXXX". */
-static FILE *open_temp(const char *path, char **tmp_name)
+/* A temporary file beside target: "<dir>/.<base>.tmpXXXXXX". */
+static pare_status open_temp(const char *target, const char *where, FILE **out, char **tmp_name,
+                             pare_error *err)
 {
-    const char *slash = strrchr(path, '/');
-    size_t dlen = slash ? (size_t)(slash - path + 1) : 0;
-    char *name = pare_alloc(strlen(path) + 16);
-    FILE *f = NULL;
-    int fd;
+    const char *slash = strrchr(target, '/');
+    size_t dlen = slash ? (size_t)(slash - target + 1) : 0;
+    char *name = pare_alloc(strlen(target) + 16);
+    FILE *f;
+    int fd, e;
 
+    *out = NULL;
     *tmp_name = NULL;
-    if (!name) {
-        errno = ENOMEM;
-        return NULL;
-    }
-    memcpy(name, path, dlen);
-    sprintf(name + dlen, ".%s.tmpXXXXXX", path + dlen);
+    if (!name)
+        return pare_fail(err, PARE_ENOMEM, where, "out of memory saving the model");
+    memcpy(name, target, dlen);
+    sprintf(name + dlen, ".%s.tmpXXXXXX", target + dlen);
     fd = mkstemp(name);
     if (fd < 0) {
+        e = errno;
         pare_free(name);
-        return NULL;
+        return pare_fail(err, PARE_EIO, where, "cannot create a temporary file beside '%s': %s",
+                         target, strerror(e));
     }
     fchmod(fd, 0644);
     f = fdopen(fd, "wb");
     if (!f) {
-        int e = errno;
+        e = errno;
         close(fd);
         unlink(name);
         pare_free(name);
-        errno = e;
-        return NULL;
+        return pare_fail(err, e == ENOMEM ? PARE_ENOMEM : PARE_EIO, where,
+                         "cannot open a temporary file beside '%s': %s", target, strerror(e));
     }
+    *out = f;
     *tmp_name = name;
-    return f;
+    return PARE_OK;
 }
 
 /* Flushes, syncs and closes f; returns 0 or an errno. */
@@ -589,19 +595,13 @@ pare_status pare_graph_save(const pare_graph *g, const char *path, pare_error *e
                            "the model needs more than 2 GiB even with its weights in a side file");
     }
     if (rc == PARE_OK && use_ext) {
-        f = open_temp(data_path, &tmp_data);
-        if (!f)
-            rc = pare_fail(err, PARE_EIO, path, "cannot create a temporary file beside '%s': %s",
-                           data_path, strerror(errno));
-        else if ((e = close_synced(f, write_side_file(f, g, &ext))) != 0)
+        rc = open_temp(data_path, path, &f, &tmp_data, err);
+        if (rc == PARE_OK && (e = close_synced(f, write_side_file(f, g, &ext))) != 0)
             rc = pare_fail(err, PARE_EIO, path, "cannot write '%s': %s", data_path, strerror(e));
     }
     if (rc == PARE_OK) {
-        f = open_temp(path, &tmp_model);
-        if (!f) {
-            rc = pare_fail(err, PARE_EIO, path, "cannot create a temporary file beside it: %s",
-                           strerror(errno));
-        } else {
+        rc = open_temp(path, path, &f, &tmp_model, err);
+        if (rc == PARE_OK) {
             sink.base.append = sink_append;
             sink.f = f;
             protobuf_c_message_pack_to_buffer(&b.model.base, &sink.base);

@@ -496,7 +496,7 @@ pare_status onnx_graph_from_model(Onnx__ModelProto *m, const onnx_load_opts *opt
 
     memset(&s, 0, sizeof s);
     s.opts = opts;
-    s.path = opts->where ? opts->where : "";
+    s.path = opts->where ? opts->where : "model"; /* as pare_graph_node_where says */
     *out = NULL;
     s.g = pare_graph_new();
     if (!s.g)

@@ -506,7 +506,7 @@ pare_status onnx_model_build_init(onnx_model_build *b, const pare_graph *g, onnx
     memset(&s, 0, sizeof s);
     s.b = b;
     s.g = g;
-    s.path = where ? where : g->path ? g->path : "";
+    s.path = where ? where : g->path ? g->path : "model";
     s.ext = ext;
     return build_model(&s, &b->model, err);
 }

@@ -165,18 +165,25 @@ static pare_status check_location(const char *loc, const char *where, pare_error
     return PARE_OK;
 }
 
-static pare_status read_external(const Onnx__TensorProto *tp, const onnx_tensor_opts *opts,
-                                 pare_dtype d, int64_t need, void *dst, size_t n,
-                                 const char *where, pare_error *err)
+/* Where a tensor's external bytes are, checked before anything is allocated
+ * for them: an open file, an offset, and the location for messages. */
+typedef struct external_src {
+    int fd;
+    int64_t offset;
+    const char *location;
+} external_src;
+
+static pare_status external_open(const Onnx__TensorProto *tp, const onnx_tensor_opts *opts,
+                                 int64_t need, external_src *src, const char *where, pare_error *err)
 {
     const char *loc = NULL, *off_s = NULL, *len_s = NULL;
     int64_t off = 0, len = -1;
-    char *path = NULL;
-    uint8_t *tmp = NULL, *buf;
+    char *path;
     struct stat st;
     pare_status rc = PARE_OK;
-    int fd = -1;
+    int fd;
 
+    src->fd = -1;
     for (size_t i = 0; i < tp->n_external_data; i++) {
         const Onnx__StringStringEntryProto *kv = tp->external_data[i];
         if (!kv->key)
@@ -206,65 +213,63 @@ static pare_status read_external(const Onnx__TensorProto *tp, const onnx_tensor_
         return pare_fail(err, PARE_ENOMEM, where, "out of memory reading external data");
     sprintf(path, "%s/%s", opts->base_dir, loc);
     fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        rc = pare_fail(err, PARE_EIO, where, "cannot open external data file '%s': %s", loc,
-                       strerror(errno));
-        goto out;
-    }
-    if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
+    pare_free(path);
+    if (fd < 0)
+        return pare_fail(err, PARE_EIO, where, "cannot open external data file '%s': %s", loc,
+                         strerror(errno));
+    if (fstat(fd, &st) || !S_ISREG(st.st_mode))
         rc = pare_fail(err, PARE_EINPUT, where, "external data file '%s' is not a regular file", loc);
-        goto out;
-    }
-    if (off > st.st_size) {
+    else if (off > st.st_size)
         rc = pare_fail(err, PARE_EINPUT, where,
                        "external data offset %lld is past the end of '%s' (%lld bytes)",
                        (long long)off, loc, (long long)st.st_size);
-        goto out;
-    }
-    if (len < 0)
-        len = st.st_size - off;
-    if (len > st.st_size - off) {
+    else if (len >= 0 && len > st.st_size - off)
         rc = pare_fail(err, PARE_EINPUT, where,
                        "external data (offset %lld, length %lld) runs past the end of '%s' (%lld bytes)",
                        (long long)off, (long long)len, loc, (long long)st.st_size);
-        goto out;
-    }
-    if (len != need) {
+    else if ((len < 0 ? st.st_size - off : len) != need)
         rc = pare_fail(err, PARE_EINPUT, where,
                        "external data holds %lld bytes but the tensor needs %lld",
-                       (long long)len, (long long)need);
-        goto out;
+                       (long long)(len < 0 ? st.st_size - off : len), (long long)need);
+    if (rc != PARE_OK) {
+        close(fd);
+        return rc;
     }
-    buf = dst;
-    if (opts->widen && (d == PARE_F16 || d == PARE_BF16)) {
+    src->fd = fd;
+    src->offset = off;
+    src->location = loc;
+    return PARE_OK;
+}
+
+/* Reads need bytes of dtype d into dst (n elements of the final dtype). */
+static pare_status external_read(const external_src *src, pare_dtype d, bool widen, int64_t need,
+                                 void *dst, size_t n, const char *where, pare_error *err)
+{
+    uint8_t *tmp = NULL, *buf = dst;
+    pare_status rc = PARE_OK;
+
+    if (widen && (d == PARE_F16 || d == PARE_BF16)) {
         tmp = pare_alloc((size_t)need);
-        if (!tmp) {
-            rc = pare_fail(err, PARE_ENOMEM, where, "out of memory reading external data");
-            goto out;
-        }
+        if (!tmp)
+            return pare_fail(err, PARE_ENOMEM, where, "out of memory reading external data");
         buf = tmp;
     }
-    for (int64_t done = 0; done < need;) {
+    for (int64_t done = 0; done < need && rc == PARE_OK;) {
         size_t chunk = (size_t)(need - done) > ((size_t)1 << 30) ? (size_t)1 << 30 : (size_t)(need - done);
-        ssize_t r = pread(fd, buf + done, chunk, (off_t)(off + done));
+        ssize_t r = pread(src->fd, buf + done, chunk, (off_t)(src->offset + done));
         if (r < 0 && errno == EINTR)
             continue;
-        if (r <= 0) {
-            rc = pare_fail(err, PARE_EIO, where, "cannot read external data file '%s': %s", loc,
-                           r < 0 ? strerror(errno) : "unexpected end of file");
-            goto out;
-        }
-        done += r;
+        if (r <= 0)
+            rc = pare_fail(err, PARE_EIO, where, "cannot read external data file '%s': %s",
+                           src->location, r < 0 ? strerror(errno) : "unexpected end of file");
+        else
+            done += r;
     }
-    if (tmp)
-        store_raw(tmp, d, opts->widen, dst, n);
-    else if (d == PARE_BOOL)
+    if (rc == PARE_OK && tmp)
+        store_raw(tmp, d, widen, dst, n);
+    else if (rc == PARE_OK && d == PARE_BOOL)
         store_raw(dst, d, false, dst, n); /* normalise to 0/1 in place */
-out:
-    if (fd >= 0)
-        close(fd);
     pare_free(tmp);
-    pare_free(path);
     return rc;
 }
 
@@ -278,6 +283,7 @@ pare_status onnx_tensor_from_proto(const Onnx__TensorProto *tp, const onnx_tenso
     char shape[160];
     pare_dtype d, final;
     enum typed_field want;
+    external_src ext = { -1, 0, NULL };
     pare_tensor *t = NULL;
     pare_status rc = PARE_OK;
     size_t es;
@@ -346,6 +352,11 @@ pare_status onnx_tensor_from_proto(const Onnx__TensorProto *tp, const onnx_tenso
         return pare_fail(err, PARE_EINPUT, where, "%s holds %zu values but shape %s needs %lld",
                          field_names[want], field_count(tp, want), shape, (long long)numel);
 
+    if (external) {
+        rc = external_open(tp, opts, need, &ext, where, err);
+        if (rc != PARE_OK)
+            return rc;
+    }
     final = opts->widen && (d == PARE_F16 || d == PARE_BF16) ? PARE_F32 : d;
     t = pare_calloc(1, sizeof *t);
     if (t) {
@@ -353,16 +364,16 @@ pare_status onnx_tensor_from_proto(const Onnx__TensorProto *tp, const onnx_tenso
         t->data = pare_alloc_aligned((size_t)numel * pare_dtype_size(final));
         t->owns_data = true;
     }
-    if (!t || !t->data) {
-        pare_tensor_free(t);
-        return pare_fail(err, PARE_ENOMEM, where, "out of memory loading tensor %s", shape);
-    }
-    if (external)
-        rc = read_external(tp, opts, d, need, t->data, (size_t)numel, where, err);
+    if (!t || !t->data)
+        rc = pare_fail(err, PARE_ENOMEM, where, "out of memory loading tensor %s", shape);
+    else if (external)
+        rc = external_read(&ext, d, opts->widen, need, t->data, (size_t)numel, where, err);
     else if (tp->has_raw_data)
         store_raw(tp->raw_data.data, d, opts->widen, t->data, (size_t)numel);
     else
         store_typed(tp, d, opts->widen, t->data, (size_t)numel);
+    if (ext.fd >= 0)
+        close(ext.fd);
     if (rc != PARE_OK) {
         pare_tensor_free(t);
         return rc;

@@ -1086,10 +1086,10 @@ static void test_typed_fields(void **state)
 
 /* ---- external data ---- */
 
-static pb external_model(const char *location, const char *offset, const char *length)
+static pb external_model_shaped(const char *location, const char *offset, const char *length,
+                                int ndim, const int64_t *d)
 {
-    static const int64_t d[] = { 2, 3 };
-    pb g = { 0 }, t = tensor_pb("w", 1, 2, d), kv, vi;
+    pb g = { 0 }, t = tensor_pb("w", 1, ndim, d), kv, vi;
     static const char *const in[] = { "w" }, *const out[] = { "y" };
     pb n = node_pb("Identity", "id", in, 1, out, 1);
 
@@ -1112,9 +1112,15 @@ static pb external_model(const char *location, const char *offset, const char *l
     pb_int(&t, T_LOCATION, 1);
     pb_msg(&g, G_INIT, &t);
     pb_msg(&g, G_NODE, &n);
-    vi = value_info("y", 1, 2, d, NULL);
+    vi = value_info("y", 1, ndim, d, NULL);
     pb_msg(&g, G_OUTPUT, &vi);
     return model_pb(&g);
+}
+
+static pb external_model(const char *location, const char *offset, const char *length)
+{
+    static const int64_t d[] = { 2, 3 };
+    return external_model_shaped(location, offset, length, 2, d);
 }
 
 static void expect_file_error(const char *path, pare_status code, const char *where, const char *msg)
@@ -1203,6 +1209,17 @@ static void test_external_data(void **state)
     free(m.d);
     expect_file_error(path, PARE_EINPUT, where,
                       "external data offset 99 is past the end of 'w.bin' (40 bytes)");
+    {   /* a huge shape is refused before anything is allocated for it */
+        static const int64_t huge[] = { 1ll << 39 };
+        pare_graph *gb = NULL;
+        pare_error err = { 0 };
+        m = external_model_shaped("w.bin", NULL, NULL, 1, huge);
+        write_file(path, m.d, m.n);
+        expect_file_error(path, PARE_EINPUT, where,
+                          "external data holds 40 bytes but the tensor needs 2199023255552");
+        assert_int_equal(pare_graph_load_buffer(m.d, m.n, "buf.onnx", &gb, &err), PARE_EUNSUPPORTED);
+        free(m.d);
+    }
 }
 
 static void test_save_with_external_data(void **state)
@@ -1258,7 +1275,12 @@ static void test_save_file(void **state)
     tmp_path(path, sizeof path, "save/nope/out.onnx");
     assert_int_equal(pare_graph_save(g, path, &err), PARE_EIO);
     assert_string_equal(err.where, path);
-    assert_non_null(strstr(err.msg, "cannot create a temporary file"));
+    {
+        char msg[700];
+        snprintf(msg, sizeof msg, "cannot create a temporary file beside '%s': No such file or directory",
+                 path);
+        assert_string_equal(err.msg, msg);
+    }
 
     /* a graph that cannot be saved leaves the old file alone */
     tmp_path(path, sizeof path, "save/out.onnx");
@@ -1494,13 +1516,13 @@ static void test_bad_initializers(void **state)
     t = raw_tensor("", 1, 2, d23, six, 24);
     m = model_with_init(&t);
     expect_load_error(&m, PARE_EINPUT, "m.onnx", "initializer #0 has no name");
-    {   /* a buffer without a location: messages name only the initializer */
+    {   /* a buffer without a location is called "model", as in pare_graph_node_where */
         pare_graph *g = NULL;
         pare_error err = { 0 };
         t = raw_tensor("w", 1, 2, dneg, six, 12);
         m = model_with_init(&t);
         assert_int_equal(pare_graph_load_buffer(m.d, m.n, NULL, &g, &err), PARE_EINPUT);
-        assert_string_equal(err.where, "initializer 'w'");
+        assert_string_equal(err.where, "model: initializer 'w'");
         assert_null(g);
         free(m.d);
     }
@@ -1781,6 +1803,51 @@ static void test_alloc_failures(void **state)
     }
 }
 
+/* pare_graph_save failing at every allocation, weights in a side file:
+ * nothing appears at the target, no temporary file is left behind. */
+static void test_save_file_alloc_failures(void **state)
+{
+    static const int64_t d[] = { 600 };
+    static float w[600];
+    char dir[512], path[512], data[512];
+    pb t, m;
+    pare_graph *g, *g2;
+    struct stat st;
+    long n;
+    (void)state;
+
+    for (int i = 0; i < 600; i++)
+        w[i] = (float)i * 0.5f;
+    t = raw_tensor("w", 1, 1, d, w, sizeof w);
+    m = model_with_init(&t);
+    g = load_pb_ok(&m);
+    free(m.d);
+    mkdir(tmp_path(dir, sizeof dir, "oom"), 0755);
+    tmp_path(path, sizeof path, "oom/model.onnx");
+    tmp_path(data, sizeof data, "oom/model.onnx.data");
+    onnx_set_external_threshold(100);
+    for (n = 1;; n++) {
+        pare_error err = { 0 };
+        pare_status rc;
+        pare_alloc_fail_at(n);
+        rc = pare_graph_save(g, path, &err);
+        pare_alloc_fail_at(0);
+        if (rc == PARE_OK)
+            break;
+        assert_int_equal(rc, PARE_ENOMEM);
+        assert_int_not_equal(stat(path, &st), 0);
+        assert_int_equal(count_matching(dir, ".tmp"), 0);
+    }
+    onnx_set_external_threshold(0);
+    assert_true(n > 10);
+    assert_int_equal(stat(data, &st), 0);
+    assert_int_equal(st.st_size, sizeof w);
+    g2 = load_ok(path);
+    assert_graphs_equal(g, g2);
+    pare_graph_free(g2);
+    pare_graph_free(g);
+}
+
 /* ---- every ONNX backend node test model, and the fuzz regressions ---- */
 
 /* Every model of ONNX's backend tests (node, pytorch-converted,
@@ -1887,6 +1954,7 @@ int main(void)
         cmocka_unit_test(test_bad_initializers),
         cmocka_unit_test(test_bad_graphs),
         cmocka_unit_test(test_alloc_failures),
+        cmocka_unit_test(test_save_file_alloc_failures),
         cmocka_unit_test(test_backend_test_models),
         cmocka_unit_test(test_fuzz_regressions),
     };

@@ -45,7 +45,10 @@ typedef struct pare_attr {
     int64_t *ints;         /* INTS */
     char **strings;        /* STRINGS */
     int n;                 /* element count of FLOATS / INTS / STRINGS */
-    uint8_t *opaque;       /* GRAPH and unmodelled kinds: the serialized AttributeProto */
+    uint8_t *opaque;       /* GRAPH and unmodelled kinds: the serialized AttributeProto,
+                              written back verbatim unless the decoded value was edited.
+                              Values used only inside such subgraphs have no consumers
+                              here: passes that drop unused values must keep them. */
     size_t opaque_len;
 } pare_attr;
 
@@ -142,7 +145,8 @@ pare_status pare_graph_save_buffer(const pare_graph *g, uint8_t **buf, size_t *l
                                    pare_error *err);
 
 /* A serialized TensorProto file (the input_N.pb / output_N.pb of ONNX's
- * backend tests). The tensor's name, if any, goes to *name (may be NULL). */
+ * backend tests). The tensor's name ("" when it has none) goes to *name
+ * (may be NULL). f16/bf16 data stays as stored: no widening here. */
 pare_status pare_tensor_load_pb(const char *path, pare_tensor **out, char **name,
                                 pare_error *err);
 
