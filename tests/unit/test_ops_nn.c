@@ -91,9 +91,10 @@ static void run_free(run_result *r)
 }
 
 /* Runs infer then forward of the row for (op, opset). Output i is present
- * when bit i of out_mask is set. */
-static pare_status run_op(const test_node *t, int opset, pare_tensor **in, int n_in, int n_out,
-                          unsigned out_mask, int n_threads, run_result *r)
+ * when bit i of out_mask is set. The executor may run a step with fewer
+ * threads than it planned with, so infer and forward thread counts differ. */
+static pare_status run_op2(const test_node *t, int opset, pare_tensor **in, int n_in, int n_out,
+                           unsigned out_mask, int infer_threads, int fwd_threads, run_result *r)
 {
     const pare_op_def *def = pare_op_find("", t->node.op_type, opset);
     pare_tensor shapes[MAX_OUT];
@@ -116,7 +117,7 @@ static pare_status run_op(const test_node *t, int opset, pare_tensor **in, int n
     ctx.in = in;
     ctx.n_out = n_out;
     ctx.out = outs;
-    ctx.n_threads = n_threads;
+    ctx.n_threads = infer_threads;
     ctx.where = "test.onnx: node 'n0'";
     ctx.err = &r->err;
     rc = def->infer(&ctx);
@@ -137,12 +138,19 @@ static pare_status run_op(const test_node *t, int opset, pare_tensor **in, int n
     }
     r->scratch_bytes = ctx.scratch_bytes;
     r->flops = def->flops ? def->flops(&ctx) : 0.0;
+    ctx.n_threads = fwd_threads;
     ctx.scratch = ctx.scratch_bytes ? pare_alloc_aligned(ctx.scratch_bytes) : NULL;
     if (ctx.scratch_bytes)
         assert_non_null(ctx.scratch);
     rc = def->forward(&ctx);
     pare_free(ctx.scratch);
     return rc;
+}
+
+static pare_status run_op(const test_node *t, int opset, pare_tensor **in, int n_in, int n_out,
+                          unsigned out_mask, int n_threads, run_result *r)
+{
+    return run_op2(t, opset, in, n_in, n_out, out_mask, n_threads, n_threads, r);
 }
 
 static pare_tensor *tnew(pare_dtype dt, int ndim, const int64_t *dims)
@@ -268,7 +276,7 @@ static float *ref_conv(const conv_case *cc, const float *x, const float *w, cons
     return y;
 }
 
-static void check_conv_case(const conv_case *cc, int n_threads)
+static void check_conv_case2(const conv_case *cc, int infer_threads, int fwd_threads)
 {
     test_node t;
     int64_t xd[5], wd[5], bd[1], out[3], yd[5];
@@ -304,7 +312,8 @@ static void check_conv_case(const conv_case *cc, int n_threads)
         tn_str(&t, "auto_pad", ap);
     else
         tn_ints(&t, "pads", 2 * cc->nsp, pads);
-    assert_int_equal(run_op(&t, 13, in, cc->bias ? 3 : 2, 1, 1, n_threads, &r), PARE_OK);
+    assert_int_equal(run_op2(&t, 13, in, cc->bias ? 3 : 2, 1, 1, infer_threads, fwd_threads, &r),
+                     PARE_OK);
     want = ref_conv(cc, pare_tensor_f32(in[0]), pare_tensor_f32(in[1]),
                     in[2] ? pare_tensor_f32(in[2]) : NULL, out);
     yd[0] = cc->N;
@@ -317,6 +326,11 @@ static void check_conv_case(const conv_case *cc, int n_threads)
     run_free(&r);
     for (int i = 0; i < 3; i++)
         pare_tensor_free(in[i]);
+}
+
+static void check_conv_case(const conv_case *cc, int n_threads)
+{
+    check_conv_case2(cc, n_threads, n_threads);
 }
 
 /* ---- Conv tests ---- */
@@ -422,6 +436,25 @@ static void test_conv_threads(void **state)
         check_conv_case(&cases[i], 2);
 }
 
+/* Planned for two threads, run on one, and the other way round; batch 1
+ * (row tiles) and batch 5. */
+static void test_conv_thread_count_changes(void **state)
+{
+    static const conv_case cases[] = {
+        {2, 1, 16, 16, 1, {28, 28}, {3, 3}, {1, 1}, {1, 1}, {1, 1, 1, 1}, NULL, 1},
+        {2, 5, 3, 8, 1, {12, 12}, {3, 3}, {2, 2}, {1, 1}, {1, 1, 1, 1}, NULL, 1},
+        {2, 1, 8, 8, 8, {20, 20}, {3, 3}, {1, 1}, {1, 1}, {1, 1, 1, 1}, NULL, 1},
+        {2, 1, 8, 16, 1, {40, 40}, {1, 1}, {1, 1}, {1, 1}, {0, 0, 0, 0}, NULL, 1},
+        {3, 1, 4, 4, 1, {6, 6, 6}, {3, 3, 3}, {1, 1, 1}, {1, 1, 1}, {1, 1, 1, 1, 1, 1}, NULL, 1},
+    };
+    (void)state;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        check_conv_case2(&cases[i], 2, 1);
+        check_conv_case2(&cases[i], 1, 2);
+        check_conv_case2(&cases[i], 4, 2);
+    }
+}
+
 static void test_conv_scratch_and_flops(void **state)
 {
     static const int64_t pads[4] = {1, 1, 1, 1};
@@ -439,11 +472,12 @@ static void test_conv_scratch_and_flops(void **state)
     assert_true(r.flops == 2.0 * 4 * 32 * 196 * (16 * 9));
     run_free(&r);
     pare_tensor_free(in[1]);
-    /* depthwise needs no scratch */
+    /* depthwise needs the padded planes of one channel per thread only */
     in[1] = trand(4, dwd);
     tn_int(&t, "group", 16);
     assert_int_equal(run_op(&t, 13, in, 2, 1, 1, 1, &r), PARE_OK);
-    assert_int_equal(r.scratch_bytes, 0);
+    assert_true(r.scratch_bytes > 0);
+    assert_true(r.scratch_bytes < (size_t)(16 * 16 * 16) * sizeof(float));
     run_free(&r);
     pare_tensor_free(in[0]);
     pare_tensor_free(in[1]);
@@ -790,8 +824,8 @@ static void test_gemm_f64(void **state)
 }
 
 /* numpy matmul reference with broadcasting of batch dims. */
-static void check_matmul(int na, const int64_t *ad, int nb, const int64_t *bd, int n_out,
-                         const int64_t *yd)
+static void check_matmul_threads(int na, const int64_t *ad, int nb, const int64_t *bd, int n_out,
+                                 const int64_t *yd, int n_threads)
 {
     pare_tensor *in[2] = {trand(na, ad), trand(nb, bd)};
     int64_t M = na == 1 ? 1 : ad[na - 2], K = ad[na - 1], N = nb == 1 ? 1 : bd[nb - 1];
@@ -828,7 +862,7 @@ static void check_matmul(int na, const int64_t *ad, int nb, const int64_t *bd, i
             }
     }
     tn_init(&t, "MatMul");
-    assert_int_equal(run_op(&t, 13, in, 2, 1, 1, 1, &r), PARE_OK);
+    assert_int_equal(run_op(&t, 13, in, 2, 1, 1, n_threads, &r), PARE_OK);
     assert_dims(r.out[0], n_out, yd);
     assert_close_f32(pare_tensor_f32(r.out[0]), want, nbatch * M * N, 1e-5);
     assert_true(r.flops == 2.0 * (double)(nbatch * M * N * K));
@@ -836,6 +870,12 @@ static void check_matmul(int na, const int64_t *ad, int nb, const int64_t *bd, i
     pare_free(want);
     pare_tensor_free(in[0]);
     pare_tensor_free(in[1]);
+}
+
+static void check_matmul(int na, const int64_t *ad, int nb, const int64_t *bd, int n_out,
+                         const int64_t *yd)
+{
+    check_matmul_threads(na, ad, nb, bd, n_out, yd, 1);
 }
 
 static void test_matmul_forms(void **state)
@@ -855,6 +895,11 @@ static void test_matmul_forms(void **state)
     check_matmul(2, (int64_t[]){3, 4}, 3, (int64_t[]){5, 4, 2}, 3, (int64_t[]){5, 3, 2});
     check_matmul(1, (int64_t[]){4}, 3, (int64_t[]){2, 4, 3}, 2, (int64_t[]){2, 3});
     check_matmul(3, (int64_t[]){2, 3, 4}, 1, (int64_t[]){4}, 2, (int64_t[]){2, 3});
+    /* many small products on two threads, plain and broadcast batches */
+    check_matmul_threads(4, (int64_t[]){16, 4, 16, 16}, 4, (int64_t[]){16, 4, 16, 16}, 4,
+                         (int64_t[]){16, 4, 16, 16}, 2);
+    check_matmul_threads(4, (int64_t[]){8, 1, 16, 16}, 4, (int64_t[]){1, 6, 16, 20}, 4,
+                         (int64_t[]){8, 6, 16, 20}, 2);
 }
 
 static void test_matmul_int_and_errors(void **state)
@@ -1003,7 +1048,9 @@ static float *ref_pool(const pool_case *pc, int is_max, const float *x, int64_t 
     return y;
 }
 
-static void check_pool_case(const pool_case *pc, int is_max, int opset, int n_threads)
+/* Indices are requested from MaxPool at opset 8+ unless no_indices. */
+static void check_pool_case_ex(const pool_case *pc, int is_max, int opset, int n_threads,
+                               int no_indices)
 {
     test_node t;
     int64_t xd[5], out[3], yd[5];
@@ -1012,7 +1059,7 @@ static void check_pool_case(const pool_case *pc, int is_max, int opset, int n_th
     float *want;
     int64_t *want_ind = NULL;
     static int64_t kern[3], strides[3], dil[3], pads[6];
-    int with_ind = is_max && opset >= 8;
+    int with_ind = is_max && opset >= 8 && !no_indices;
 
     xd[0] = pc->N;
     xd[1] = pc->C;
@@ -1057,6 +1104,11 @@ static void check_pool_case(const pool_case *pc, int is_max, int opset, int n_th
     pare_tensor_free(in[0]);
 }
 
+static void check_pool_case(const pool_case *pc, int is_max, int opset, int n_threads)
+{
+    check_pool_case_ex(pc, is_max, opset, n_threads, 0);
+}
+
 static const pool_case pool_cases[] = {
     {2, 2, 3, {8, 8}, {2, 2}, {2, 2}, {1, 1}, {0, 0, 0, 0}, NULL, 0, 0},
     {2, 1, 2, {7, 9}, {3, 2}, {2, 3}, {1, 1}, {1, 0, 2, 1}, NULL, 0, 0},
@@ -1078,13 +1130,16 @@ static void test_maxpool(void **state)
     };
     (void)state;
     for (size_t i = 0; i < sizeof pool_cases / sizeof pool_cases[0]; i++) {
-        if (pool_cases[i].ceil_mode)
-            check_pool_case(&pool_cases[i], 1, 10, 1);
-        else
-            check_pool_case(&pool_cases[i], 1, i % 2 ? 7 : 12, 1);
+        /* with Indices (generic kernel) and without (row kernel for 1-D / 2-D) */
+        check_pool_case(&pool_cases[i], 1, pool_cases[i].ceil_mode ? 10 : 12, 1);
+        check_pool_case_ex(&pool_cases[i], 1, 12, 1, 1);
+        if (!pool_cases[i].ceil_mode)
+            check_pool_case(&pool_cases[i], 1, 7, 1);
     }
-    for (size_t i = 0; i < sizeof dilated / sizeof dilated[0]; i++)
+    for (size_t i = 0; i < sizeof dilated / sizeof dilated[0]; i++) {
         check_pool_case(&dilated[i], 1, 12, 1);
+        check_pool_case_ex(&dilated[i], 1, 12, 1, 1);
+    }
 }
 
 static void test_avgpool(void **state)
@@ -1103,6 +1158,7 @@ static void test_pool_threads(void **state)
                                   NULL, 0, 0};
     (void)state;
     check_pool_case(&big, 1, 13, 2);
+    check_pool_case_ex(&big, 1, 13, 2, 1);
     check_pool_case(&big, 0, 13, 2);
 }
 
@@ -1596,6 +1652,7 @@ int main(void)
         cmocka_unit_test(test_conv_2d_variants),
         cmocka_unit_test(test_conv_1d_3d),
         cmocka_unit_test(test_conv_threads),
+        cmocka_unit_test(test_conv_thread_count_changes),
         cmocka_unit_test(test_conv_scratch_and_flops),
         cmocka_unit_test(test_conv_errors),
         cmocka_unit_test(test_convt_onnx_example),

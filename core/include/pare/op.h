@@ -16,8 +16,11 @@
  *   case out[0]->data may equal in[0]->data and forward must then do nothing
  *   to it). ctx->scratch holds scratch_bytes of 64-byte aligned memory.
  * - flops: multiply-adds count as 2; element-wise ops count one per output.
- * Kernels may use OpenMP with at most ctx->n_threads threads. They never
- * print and never exit. */
+ * Kernels may use OpenMP with at most ctx->n_threads threads; forward may
+ * get fewer threads than infer saw (the executor runs small steps on one),
+ * so workspace must not be sized by thread count alone. OpenBLAS runs single
+ * threaded: call cblas_* freely, also from inside OpenMP regions. Kernels
+ * never print and never exit. */
 #ifndef PARE_OP_H
 #define PARE_OP_H
 

@@ -1,21 +1,28 @@
 /* Conv and ConvTranspose, float32, 1-D / 2-D / 3-D.
  *
  * Conv: x (N, C, *in) with w (M, C/G, *k) and optional b (M) -> y (N, M, *out).
- * - Groups of one input channel (depthwise, with or without a channel
- *   multiplier) use a direct kernel: per output row, bias first, then one
- *   contiguous multiply-add pass per kernel tap.
- * - Otherwise each image's output pixels are cut into tiles. A tile's im2col
- *   columns (K = C/G * taps rows, a few dozen to a few hundred pixels) stay in
- *   L1/L2 and feed cblas_sgemm straight into y: y_g[m0:m1, tile] =
- *   w_g[m0:m1, :] * col. Tiles are sized so every GEMM has M*N*K <=
- *   CONV_TILE_MNK, which OpenBLAS runs single-threaded in the calling thread
- *   (its default GEMM_MULTITHREAD_THRESHOLD), without packing on builds with
- *   small-matrix kernels; so the tiles run in parallel on OpenMP threads
- *   without waking OpenBLAS's own threads. 1x1 stride-1 unpadded convs read
- *   x directly. The bias is added to the tile while it is in cache.
- * - Layers too deep for such tiles (K > CONV_TILE_MNK / 16) fall back to
- *   multi-image im2col chunks and one large GEMM per group, threaded by
- *   OpenBLAS, scattered back to NCHW with the bias.
+ * Work is cut into items (image x output rows or pixels) run on OpenMP
+ * threads. Every GEMM an item issues has M*N*K <= CONV_TILE_MNK, which
+ * OpenBLAS computes in the calling thread (its default
+ * GEMM_MULTITHREAD_THRESHOLD; with its small-matrix kernels, without packing),
+ * so items never wake OpenBLAS's own threads. Strategies, first that applies:
+ * - CONV_DEPTHWISE, groups of one input channel: direct kernel. In 1-D / 2-D,
+ *   on the input channel's padded phase planes (see CONV_PLANES), 32 outputs
+ *   per register block accumulated over all taps; 3-D: per-row passes.
+ * - CONV_PLANES, 1-D / 2-D: the padded input is split into stride phases so
+ *   that every kernel tap reads one contiguous range per channel (plane rows
+ *   Wq = OW + a few columns long). With 16+ channels per group, one GEMM per
+ *   tap (K = C/G) accumulates straight from the planes, with no im2col; with
+ *   fewer, the taps' ranges are copied whole into a col (K = C/G * taps) for
+ *   one GEMM. The Wq-row result is compacted into y with the bias.
+ * - CONV_TILES, 1x1 stride-1 unpadded convs (GEMM reads x directly) and 3-D:
+ *   im2col of a pixel tile into a per-thread buffer, GEMM straight into y.
+ * - CONV_CHUNKS, layers too deep for such GEMMs: multi-image im2col chunks and
+ *   one large GEMM per group on the calling thread (OpenBLAS threads it),
+ *   scattered back to NCHW with the bias.
+ * The tiling depends on shapes only, never on the thread count; the scratch
+ * holds one buffer set per thread that infer saw, and forward uses at most
+ * that many threads.
  * ConvTranspose: per image and group, col (M/G*taps, in_px) = w_g^T x_g by
  * cblas_sgemm, then col2im adds col into y, which starts as the bias.
  *
@@ -29,6 +36,19 @@
 
 #include "ops/families.h"
 #include "ops/nn_util.h"
+
+/* Zeros after the last phase plane: row kernels read up to DW_BLOCK - 1
+ * floats, tap GEMMs up to qw_max floats past a plane's end. */
+#define PLANE_SLACK 32
+/* Outputs per register block of the depthwise row kernel (<= PLANE_SLACK). */
+#define DW_BLOCK 32
+/* Most kernel taps of the blocked depthwise kernel. */
+#define DW_MAX_TAPS 128
+
+/* Work items a conv is cut into at least (image x row or pixel tiles), so
+ * batch-1 convs still spread over threads. The tiling never depends on the
+ * thread count: forward may run with fewer threads than infer saw. */
+#define CONV_MIN_ITEMS 4
 
 /* Largest M*N*K of one tile GEMM (see above). */
 #define CONV_TILE_MNK 262144
@@ -49,13 +69,15 @@ typedef struct conv_geom {
     int64_t in_px, out_px;   /* spatial elements per plane */
     int pointwise;           /* 1x1, stride 1, no padding: x is its own col */
     enum conv_mode mode;
-    /* CONV_TILES */
+    /* CONV_TILES (mt, n_mblocks, slot_floats, slots also CONV_PLANES / DEPTHWISE) */
     int64_t tw, n_tiles;     /* pixels per tile, tiles per image */
     int64_t mt, n_mblocks;   /* output channels per GEMM, blocks per group */
-    size_t slot_floats;      /* col buffer per thread */
-    int slots;               /* threads the scratch serves */
+    size_t slot_floats;      /* buffers per thread */
+    int slots;               /* per-thread slots in the scratch: ctx->n_threads at
+                                plan time, what scratch_bytes holds at run time */
     /* CONV_PLANES */
     int shift;               /* one GEMM per tap (K = Cg) instead of taps folded into K */
+    int dw_planes;           /* CONV_DEPTHWISE: blocked kernel on phase planes */
     int64_t qh_max, qw_max;  /* largest tap offset in plane rows / columns */
     int64_t Wq;              /* plane row length: OW + qw_max */
     int64_t R, n_rtiles;     /* output rows per tile, tiles per image */
@@ -115,7 +137,7 @@ static pare_status check_kernel_shape(pare_op_ctx *ctx, const pare_tensor *wt, i
  * mt * K * tw <= CONV_TILE_MNK, preferring whole groups (mt = Mg), tiles of at
  * least 16 pixels (a multiple of 16 when the image has more) and even splits.
  * Returns 0 when K is too deep for any such tile. */
-static int plan_tiles(conv_geom *g, int n_threads)
+static int plan_tiles(conv_geom *g)
 {
     int64_t min_tw = g->out_px < 16 ? g->out_px : 16;
     int64_t tw_max, mt_max;
@@ -133,13 +155,41 @@ static int plan_tiles(conv_geom *g, int n_threads)
     g->n_mblocks = ceil_div(g->Mg, mt_max);
     g->mt = ceil_div(g->Mg, g->n_mblocks);
     g->n_tiles = ceil_div(g->out_px, tw_max);
+    if (g->N * g->n_tiles < CONV_MIN_ITEMS) /* work for several threads */
+        g->n_tiles = ceil_div(CONV_MIN_ITEMS, g->N) < g->out_px ? ceil_div(CONV_MIN_ITEMS, g->N)
+                                                                : g->out_px;
     g->tw = ceil_div(g->out_px, g->n_tiles);
     if (g->tw < g->out_px && g->tw % 16 && g->tw + 16 - g->tw % 16 <= tw_max)
         g->tw += 16 - g->tw % 16;
     g->n_tiles = ceil_div(g->out_px, g->tw);
     g->slot_floats = g->pointwise ? 0 : round16((size_t)(g->K * g->tw));
-    g->slots = n_threads > 1 ? n_threads : 1;
     return 1;
+}
+
+/* Plane rows and offsets for 2-D and 1-D windows; 0 for 3-D. */
+static int plane_geometry(conv_geom *g)
+{
+    const nn_window *w = &g->w;
+
+    if (w->k[0] != 1 || w->in[0] != 1 || w->out[0] != 1)
+        return 0;
+    g->qh_max = (w->k[1] - 1) * w->d[1] / w->s[1];
+    g->qw_max = (w->k[2] - 1) * w->d[2] / w->s[2];
+    g->Wq = w->out[2] + g->qw_max;
+    return 1;
+}
+
+/* Depthwise on planes: one input channel's phase planes (all rows) per
+ * work item. */
+static void plan_depthwise(conv_geom *g)
+{
+    int64_t phases = g->w.s[1] * g->w.s[2];
+
+    g->dw_planes = g->taps <= DW_MAX_TAPS && plane_geometry(g);
+    if (!g->dw_planes)
+        return;
+    g->R = g->w.out[1];
+    g->slot_floats = round16((size_t)(phases * (g->R + g->qh_max) * g->Wq + g->Wq + PLANE_SLACK));
 }
 
 /* Planes (2-D and 1-D): the padded input is split into stride phases,
@@ -151,16 +201,13 @@ static int plan_tiles(conv_geom *g, int n_threads)
  * one GEMM per tap, accumulating) or is copied whole into a folded col
  * (K = Cg * taps, one GEMM). Outputs come back with Wq-long rows and are
  * compacted into y with the bias. Returns 0 for 3-D or too-deep layers. */
-static int plan_planes(conv_geom *g, int n_threads)
+static int plan_planes(conv_geom *g)
 {
     const nn_window *w = &g->w;
     int64_t kg, mt, oh = w->out[1], phases = w->s[1] * w->s[2];
 
-    if (w->k[0] != 1 || w->in[0] != 1 || w->out[0] != 1)
+    if (!plane_geometry(g))
         return 0;
-    g->qh_max = (w->k[1] - 1) * w->d[1] / w->s[1];
-    g->qw_max = (w->k[2] - 1) * w->d[2] / w->s[2];
-    g->Wq = w->out[2] + g->qw_max;
     g->shift = g->Cg >= 16 && g->taps > 1;
     kg = g->shift ? g->Cg : g->K;
     mt = g->Mg;
@@ -177,14 +224,17 @@ static int plan_planes(conv_geom *g, int n_threads)
     if (g->R > oh)
         g->R = oh;
     g->n_rtiles = ceil_div(oh, g->R);
+    if (g->N * g->n_rtiles < CONV_MIN_ITEMS) /* work for several threads */
+        g->n_rtiles = ceil_div(CONV_MIN_ITEMS, g->N) < oh ? ceil_div(CONV_MIN_ITEMS, g->N) : oh;
     g->R = ceil_div(oh, g->n_rtiles);
+    g->n_rtiles = ceil_div(oh, g->R);
     /* + Wq: a tap's last junk columns read up to qw_max past its block */
-    g->plane_floats = round16((size_t)(phases * g->C * (g->R + g->qh_max) * g->Wq + g->Wq));
+    g->plane_floats = round16((size_t)(phases * g->C * (g->R + g->qh_max) * g->Wq + g->Wq +
+                                       PLANE_SLACK));
     g->pcol_floats = g->shift ? 0 : round16((size_t)(g->K * g->R * g->Wq));
     g->acc_floats = round16((size_t)(g->Mg * g->R * g->Wq));
     g->wtap_floats = g->shift ? round16((size_t)(g->M * g->K)) : 0;
     g->slot_floats = g->plane_floats + g->pcol_floats + g->acc_floats;
-    g->slots = n_threads > 1 ? n_threads : 1;
     return 1;
 }
 
@@ -211,11 +261,12 @@ static size_t conv_scratch_floats(const conv_geom *g)
         return g->wtap_floats + g->slot_floats * (size_t)g->slots;
     case CONV_TILES:
         return g->slot_floats * (size_t)g->slots;
+    case CONV_DEPTHWISE:
+        return g->dw_planes ? g->slot_floats * (size_t)g->slots : 0;
     case CONV_CHUNKS:
         return g->col_floats + g->tmp_floats;
-    default:
-        return 0;
     }
+    return 0;
 }
 
 static pare_status conv_geom_init(pare_op_ctx *ctx, conv_geom *g)
@@ -271,16 +322,19 @@ static pare_status conv_geom_init(pare_op_ctx *ctx, conv_geom *g)
     for (int i = 0; i < NN_MAX_SPATIAL; i++)
         if (g->w.s[i] != 1 || g->w.pb[i] || g->w.pe[i])
             g->pointwise = 0;
-    if (g->Cg == 1 && g->G > 1)
+    if (g->Cg == 1 && g->G > 1) {
         g->mode = CONV_DEPTHWISE;
-    else if (g->N > 0 && g->M > 0 && g->K > 0 && !g->pointwise && plan_planes(g, ctx->n_threads))
+        plan_depthwise(g);
+    }
+    else if (g->N > 0 && g->M > 0 && g->K > 0 && !g->pointwise && plan_planes(g))
         g->mode = CONV_PLANES;
-    else if (g->N == 0 || g->M == 0 || g->K == 0 || plan_tiles(g, ctx->n_threads))
+    else if (g->N == 0 || g->M == 0 || g->K == 0 || plan_tiles(g))
         g->mode = CONV_TILES;
     else {
         g->mode = CONV_CHUNKS;
         plan_chunks(g);
     }
+    g->slots = ctx->n_threads > 1 ? ctx->n_threads : 1;
     return PARE_OK;
 }
 
@@ -355,12 +409,67 @@ static void im2col_span(const nn_window *w, const float *x, int64_t in_px, int64
     }
 }
 
-/* Direct kernel for groups of one input channel: output channel m reads
+/* One output plane of a one-input-channel group: bias, then per output row
+ * and kernel tap one multiply-add pass over the row's valid range. */
+static NN_CLONES void dw_plane(const nn_window *w, const float *restrict xp,
+                               const float *restrict wp, float b0, float *restrict yp)
+{
+    int64_t kw_n = w->k[2], s2 = w->s[2];
+    int64_t lo[32], hi[32];
+    int small = kw_n <= 32;
+
+    if (small)
+        for (int64_t kw = 0; kw < kw_n; kw++)
+            nn_valid_range(w->out[2], w->in[2], s2, w->pb[2], kw * w->d[2], &lo[kw], &hi[kw]);
+    for (int64_t od = 0; od < w->out[0]; od++)
+    for (int64_t oh = 0; oh < w->out[1]; oh++) {
+        float *restrict yr = yp + (od * w->out[1] + oh) * w->out[2];
+        for (int64_t ow = 0; ow < w->out[2]; ow++)
+            yr[ow] = b0;
+        for (int64_t kd = 0; kd < w->k[0]; kd++) {
+            int64_t id = od * w->s[0] - w->pb[0] + kd * w->d[0];
+            if (id < 0 || id >= w->in[0])
+                continue;
+            for (int64_t kh = 0; kh < w->k[1]; kh++) {
+                int64_t ih = oh * w->s[1] - w->pb[1] + kh * w->d[1];
+                const float *xr;
+                if (ih < 0 || ih >= w->in[1])
+                    continue;
+                xr = xp + (id * w->in[1] + ih) * w->in[2];
+                for (int64_t kw = 0; kw < kw_n; kw++) {
+                    float wv = wp[(kd * w->k[1] + kh) * kw_n + kw];
+                    int64_t off = kw * w->d[2] - w->pb[2], a, e;
+                    const float *restrict xs;
+                    if (small) {
+                        a = lo[kw];
+                        e = hi[kw];
+                    } else {
+                        nn_valid_range(w->out[2], w->in[2], s2, w->pb[2], kw * w->d[2], &a, &e);
+                    }
+                    if (e <= a)
+                        continue;
+                    xs = xr + a * s2 + off; /* >= xr by the valid range */
+                    if (s2 == 1)
+                        for (int64_t ow = 0; ow < e - a; ow++)
+                            yr[a + ow] += wv * xs[ow];
+                    else if (s2 == 2)
+                        for (int64_t ow = 0; ow < e - a; ow++)
+                            yr[a + ow] += wv * xs[2 * ow];
+                    else
+                        for (int64_t ow = 0; ow < e - a; ow++)
+                            yr[a + ow] += wv * xs[ow * s2];
+                }
+            }
+        }
+    }
+}
+
+/* Direct kernel for groups of one input channel (depthwise, with or
+ * without a multiplier): output channel m reads
  * input channel m / Mg. */
 static void conv_depthwise(const conv_geom *g, const float *restrict x, const float *restrict wt,
                            const float *restrict bias, float *restrict y, int n_threads)
 {
-    const nn_window *w = &g->w;
     int64_t planes = g->N * g->M;
     int nt = n_threads > 1 && planes > 1 && planes * g->out_px * g->taps > NN_PAR_THRESHOLD
                  ? n_threads : 1;
@@ -368,60 +477,8 @@ static void conv_depthwise(const conv_geom *g, const float *restrict x, const fl
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
     for (int64_t p = 0; p < planes; p++) {
         int64_t n = p / g->M, m = p % g->M;
-        const float *xp = x + (n * g->C + m / g->Mg) * g->in_px;
-        const float *wp = wt + m * g->taps;
-        float *yp = y + p * g->out_px;
-        float b0 = bias ? bias[m] : 0.0f;
-        int64_t lo[64], hi[64];
-        int64_t kw_n = w->k[2];
-        int small = kw_n <= 64;
-
-        if (small)
-            for (int64_t kw = 0; kw < kw_n; kw++)
-                nn_valid_range(w->out[2], w->in[2], w->s[2], w->pb[2], kw * w->d[2], &lo[kw],
-                               &hi[kw]);
-        for (int64_t od = 0; od < w->out[0]; od++)
-        for (int64_t oh = 0; oh < w->out[1]; oh++) {
-            float *restrict yr = yp + (od * w->out[1] + oh) * w->out[2];
-            for (int64_t ow = 0; ow < w->out[2]; ow++)
-                yr[ow] = b0;
-            for (int64_t kd = 0; kd < w->k[0]; kd++) {
-                int64_t id = od * w->s[0] - w->pb[0] + kd * w->d[0];
-                if (id < 0 || id >= w->in[0])
-                    continue;
-                for (int64_t kh = 0; kh < w->k[1]; kh++) {
-                    int64_t ih = oh * w->s[1] - w->pb[1] + kh * w->d[1];
-                    const float *xr;
-                    if (ih < 0 || ih >= w->in[1])
-                        continue;
-                    xr = xp + (id * w->in[1] + ih) * w->in[2];
-                    for (int64_t kw = 0; kw < kw_n; kw++) {
-                        float wv = wp[(kd * w->k[1] + kh) * kw_n + kw];
-                        int64_t off = kw * w->d[2] - w->pb[2], a, e;
-                        const float *restrict xs;
-                        if (small) {
-                            a = lo[kw];
-                            e = hi[kw];
-                        } else {
-                            nn_valid_range(w->out[2], w->in[2], w->s[2], w->pb[2], kw * w->d[2],
-                                           &a, &e);
-                        }
-                        if (e <= a)
-                            continue;
-                        if (w->s[2] == 1) {
-                            xs = xr + off + a; /* a + off >= 0 by the valid range */
-                            for (int64_t ow = 0; ow < e - a; ow++)
-                                yr[a + ow] += wv * xs[ow];
-                        } else {
-                            int64_t s2 = w->s[2];
-                            xs = xr;
-                            for (int64_t ow = a; ow < e; ow++)
-                                yr[ow] += wv * xs[ow * s2 + off];
-                        }
-                    }
-                }
-            }
-        }
+        dw_plane(&g->w, x + (n * g->C + m / g->Mg) * g->in_px, wt + m * g->taps,
+                 bias ? bias[m] : 0.0f, y + p * g->out_px);
     }
 }
 
@@ -443,7 +500,7 @@ static void conv_tiles(const conv_geom *g, const float *x, const float *wt, cons
         tid = omp_get_thread_num();
 #endif
         float *col = scratch + (size_t)tid * g->slot_floats;
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic, 1)
         for (int64_t it = 0; it < items; it++) {
             int64_t n = it / g->n_tiles, p0 = it % g->n_tiles * g->tw;
             int64_t tw = g->out_px - p0 < g->tw ? g->out_px - p0 : g->tw;
@@ -478,10 +535,33 @@ static void conv_tiles(const conv_geom *g, const float *x, const float *wt, cons
     }
 }
 
-/* Phase planes of output rows [oh0, oh0 + r) of one image (all C channels),
- * rq = r + qh_max rows each; only the phases some tap reads are filled. */
-static void build_planes(const conv_geom *g, const float *xn, int64_t oh0, int64_t rq,
-                         float *restrict planes)
+/* dst[j] = src[j * s]; the stride-2 loop has a constant stride so it
+ * vectorizes (load and shuffle). */
+static NN_CLONES void gather_strided(float *restrict dst, const float *restrict src, int64_t n,
+                                     int64_t s)
+{
+    if (s == 2)
+        for (int64_t j = 0; j < n; j++)
+            dst[j] = src[2 * j];
+    else
+        for (int64_t j = 0; j < n; j++)
+            dst[j] = src[j * s];
+}
+
+/* y rows (r of them, ow long, stride ow) = acc rows (stride wq) + b. */
+static NN_CLONES void compact_rows(float *restrict y, const float *restrict acc, int64_t r,
+                                   int64_t ow, int64_t wq, float b)
+{
+    for (int64_t i = 0; i < r; i++)
+        for (int64_t j = 0; j < ow; j++)
+            y[i * ow + j] = acc[i * wq + j] + b;
+}
+
+/* Phase planes of output rows [oh0, oh0 + r) of one image for channels
+ * [c0, c0 + nc), rq = r + qh_max rows each; only the phases some tap reads
+ * are filled. Wq + PLANE_SLACK zeros follow the last plane. */
+static void build_planes(const conv_geom *g, const float *xn, int64_t c0, int64_t nc, int64_t oh0,
+                         int64_t rq, float *restrict planes)
 {
     const nn_window *w = &g->w;
     int64_t sh = w->s[1], sw = w->s[2], Wq = g->Wq, blk = rq * Wq;
@@ -498,9 +578,9 @@ static void build_planes(const conv_geom *g, const float *xn, int64_t oh0, int64
         {
             int64_t lo, hi, off = b - w->pb[2];
             nn_valid_range(Wq, w->in[2], sw, w->pb[2], b, &lo, &hi);
-            for (int64_t c = 0; c < g->C; c++) {
-                const float *xc = xn + c * g->in_px;
-                float *pc = planes + ((a * sw + b) * g->C + c) * blk;
+            for (int64_t c = 0; c < nc; c++) {
+                const float *xc = xn + (c0 + c) * g->in_px;
+                float *pc = planes + ((a * sw + b) * nc + c) * blk;
                 for (int64_t i = 0; i < rq; i++) {
                     float *restrict dst = pc + i * Wq;
                     int64_t ih = (oh0 + i) * sh + a - w->pb[1];
@@ -516,8 +596,7 @@ static void build_planes(const conv_geom *g, const float *xn, int64_t oh0, int64
                         if (hi > lo)
                             memcpy(dst + lo, src + lo + off, (size_t)(hi - lo) * sizeof(float));
                     } else {
-                        for (int64_t j = lo; j < hi; j++)
-                            dst[j] = src[j * sw + off];
+                        gather_strided(dst + lo, src + lo * sw + off, hi - lo, sw);
                     }
                     for (int64_t j = hi; j < Wq; j++)
                         dst[j] = 0.0f;
@@ -525,7 +604,7 @@ static void build_planes(const conv_geom *g, const float *xn, int64_t oh0, int64
             }
         }
     }
-    memset(planes + sh * sw * g->C * blk, 0, (size_t)Wq * sizeof(float));
+    memset(planes + sh * sw * nc * blk, 0, (size_t)(Wq + PLANE_SLACK) * sizeof(float));
 }
 
 static void conv_planes(const conv_geom *g, const float *x, const float *wt, const float *bias,
@@ -554,12 +633,12 @@ static void conv_planes(const conv_geom *g, const float *x, const float *wt, con
         float *planes = slots + (size_t)tid * g->slot_floats;
         float *pcol = planes + g->plane_floats;
         float *acc = pcol + g->pcol_floats;
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic, 1)
         for (int64_t it = 0; it < items; it++) {
             int64_t n = it / g->n_rtiles, oh0 = it % g->n_rtiles * g->R;
             int64_t r = OH - oh0 < g->R ? OH - oh0 : g->R;
             int64_t rq = r + g->qh_max, blk = rq * Wq, cols = r * Wq;
-            build_planes(g, x + n * g->C * g->in_px, oh0, rq, planes);
+            build_planes(g, x + n * g->C * g->in_px, 0, g->C, oh0, rq, planes);
             for (int64_t gi = 0; gi < g->G; gi++) {
                 if (!g->shift) {
                     int64_t row = 0;
@@ -593,17 +672,86 @@ static void conv_planes(const conv_geom *g, const float *x, const float *wt, con
                                     (int)cols);
                     }
                 }
-                for (int64_t m = 0; m < g->Mg; m++) {
-                    float *yr = y + (n * g->M + gi * g->Mg + m) * g->out_px + oh0 * OW;
-                    const float *ar = acc + m * cols;
-                    float b0 = bias ? bias[gi * g->Mg + m] : 0.0f;
-                    for (int64_t i = 0; i < r; i++) {
-                        float *restrict yo = yr + i * OW;
-                        const float *restrict ai = ar + i * Wq;
-                        for (int64_t j = 0; j < OW; j++)
-                            yo[j] = ai[j] + b0;
-                    }
-                }
+                for (int64_t m = 0; m < g->Mg; m++)
+                    compact_rows(y + (n * g->M + gi * g->Mg + m) * g->out_px + oh0 * OW,
+                                 acc + m * cols, r, OW, Wq, bias ? bias[gi * g->Mg + m] : 0.0f);
+            }
+        }
+    }
+}
+
+/* rows x OW outputs (row stride OW) = b + sum_t wv[t] * tap[t][row * wq + j],
+ * DW_BLOCK = 32 outputs at a time in four independent 8-float vector
+ * accumulators (gcc vector extension: ymm in the AVX2 clone, pairs of xmm
+ * otherwise); reads up to 31 floats past OW. */
+typedef float nn_v8 __attribute__((vector_size(32)));
+
+static NN_CLONES void dw_rows(const float *const *tap, const float *wv, int64_t taps,
+                              int64_t rows, int64_t wq, int64_t OW, float b, float *restrict y)
+{
+    nn_v8 bias = {b, b, b, b, b, b, b, b};
+
+    for (int64_t i = 0; i < rows; i++) {
+        float *restrict yr = y + i * OW;
+        for (int64_t j0 = 0; j0 < OW; j0 += DW_BLOCK) {
+            nn_v8 a0 = bias, a1 = bias, a2 = bias, a3 = bias, x0, x1, x2, x3;
+            float out[DW_BLOCK];
+            int64_t n = OW - j0 < DW_BLOCK ? OW - j0 : DW_BLOCK;
+            for (int64_t t = 0; t < taps; t++) {
+                const float *src = tap[t] + i * wq + j0;
+                float wt = wv[t];
+                nn_v8 w8 = {wt, wt, wt, wt, wt, wt, wt, wt};
+                memcpy(&x0, src, sizeof x0);
+                memcpy(&x1, src + 8, sizeof x1);
+                memcpy(&x2, src + 16, sizeof x2);
+                memcpy(&x3, src + 24, sizeof x3);
+                a0 += w8 * x0;
+                a1 += w8 * x1;
+                a2 += w8 * x2;
+                a3 += w8 * x3;
+            }
+            memcpy(out, &a0, sizeof a0);
+            memcpy(out + 8, &a1, sizeof a1);
+            memcpy(out + 16, &a2, sizeof a2);
+            memcpy(out + 24, &a3, sizeof a3);
+            memcpy(yr + j0, out, (size_t)n * sizeof(float));
+        }
+    }
+}
+
+static void conv_depthwise_planes(const conv_geom *g, const float *x, const float *wt,
+                                  const float *bias, float *y, float *scratch, int n_threads)
+{
+    const nn_window *w = &g->w;
+    int64_t items = g->N * g->C, OH = w->out[1], OW = w->out[2];
+    int64_t sh = w->s[1], sw = w->s[2], Wq = g->Wq, rq = OH + g->qh_max, blk = rq * Wq;
+    int nt = n_threads > 1 && items > 1 && items * g->Mg * g->out_px * g->taps > NN_PAR_THRESHOLD
+                 ? n_threads : 1;
+
+    if (nt > g->slots)
+        nt = g->slots;
+#pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+        int tid = 0;
+        const float *tap[DW_MAX_TAPS];
+#ifdef _OPENMP
+        tid = omp_get_thread_num();
+#endif
+        float *planes = scratch + (size_t)tid * g->slot_floats;
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t it = 0; it < items; it++) {
+            int64_t n = it / g->C, c = it % g->C;
+            build_planes(g, x + n * g->C * g->in_px, c, 1, 0, rq, planes);
+            for (int64_t t = 0; t < g->taps; t++) {
+                int64_t kh = t / w->k[2], kw = t % w->k[2];
+                int64_t a = kh * w->d[1] % sh, qh = kh * w->d[1] / sh;
+                int64_t b = kw * w->d[2] % sw, qw = kw * w->d[2] / sw;
+                tap[t] = planes + (a * sw + b) * blk + qh * Wq + qw;
+            }
+            for (int64_t mm = 0; mm < g->Mg; mm++) {
+                int64_t m = c * g->Mg + mm;
+                dw_rows(tap, wt + m * g->taps, g->taps, OH, Wq, OW, bias ? bias[m] : 0.0f,
+                        y + (n * g->M + m) * g->out_px);
             }
         }
     }
@@ -682,13 +830,26 @@ static pare_status conv_forward(pare_op_ctx *ctx)
                 y[p * g.out_px + i] = bias ? bias[p % g.M] : 0.0f;
         return PARE_OK;
     }
+    /* As many thread slots as the scratch holds (infer sized it for its
+       thread count; this run may use fewer threads, never more slots). */
+    if (g.slot_floats && (g.mode == CONV_PLANES || g.mode == CONV_TILES ||
+                          g.mode == CONV_DEPTHWISE)) {
+        size_t have = ctx->scratch_bytes / sizeof(float);
+        size_t fixed = g.mode == CONV_PLANES ? g.wtap_floats : 0;
+        g.slots = have > fixed ? (int)((have - fixed) / g.slot_floats) : 0;
+        if (g.slots > ctx->n_threads)
+            g.slots = ctx->n_threads > 1 ? ctx->n_threads : 1;
+    }
     need = conv_scratch_floats(&g) * sizeof(float);
-    if (ctx->scratch_bytes < need)
+    if (g.slots < 1 || ctx->scratch_bytes < need)
         return pare_op_fail(ctx, PARE_EINTERNAL, "conv scratch is %zu bytes, needs %zu",
                             ctx->scratch_bytes, need);
     switch (g.mode) {
     case CONV_DEPTHWISE:
-        conv_depthwise(&g, x, wt, bias, y, ctx->n_threads);
+        if (g.dw_planes)
+            conv_depthwise_planes(&g, x, wt, bias, y, ctx->scratch, ctx->n_threads);
+        else
+            conv_depthwise(&g, x, wt, bias, y, ctx->n_threads);
         break;
     case CONV_PLANES:
         conv_planes(&g, x, wt, bias, y, ctx->scratch, ctx->n_threads);

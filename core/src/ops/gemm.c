@@ -8,13 +8,20 @@
  * that is dropped from the result; batch dims broadcast. When B has no batch
  * (or only 1s), A's batch folds into the rows of one GEMM (a Linear on a
  * (N, T, K) activation is a single call); otherwise one GEMM per batch
- * entry. float32 and float64 go through OpenBLAS; int32 and int64 (shape
+ * entry, spread over OpenMP threads when each is small enough for OpenBLAS
+ * to run it in the calling thread (attention). float32 and float64 go through OpenBLAS; int32 and int64 (shape
  * arithmetic) use a plain loop. */
 #include <cblas.h>
+#include <limits.h>
 #include <string.h>
 
 #include "ops/families.h"
 #include "ops/nn_util.h"
+
+/* Largest M*N*K that OpenBLAS computes in the calling thread (its default
+ * GEMM_MULTITHREAD_THRESHOLD 4 x 65536): such calls may run on OpenMP
+ * threads without waking OpenBLAS's own. */
+#define GEMM_SINGLE_MNK 262144
 
 /* ---- Gemm ---- */
 
@@ -59,6 +66,8 @@ static pare_status gemm_geom_init(pare_op_ctx *ctx, gemm_geom *g)
                             "inner dims differ: A' is (%lld, %lld) and B' is (%lld, %lld)",
                             (long long)g->M, (long long)g->K,
                             (long long)b->dims[g->trans_b ? 1 : 0], (long long)g->N);
+    if (g->M > INT_MAX || g->N > INT_MAX || g->K > INT_MAX)
+        return pare_op_fail(ctx, PARE_EUNSUPPORTED, "matrix dims above %d not supported", INT_MAX);
     if (c) {
         if (c->ndim > 2)
             return pare_op_fail(ctx, PARE_EINPUT, "C must have rank 2 or less, got %d", c->ndim);
@@ -221,6 +230,8 @@ static pare_status matmul_geom_init(pare_op_ctx *ctx, matmul_geom *g)
                             pare_shape_format(b->ndim, b->dims, sb_, sizeof sb_));
     }
     g->n_batch = pare_shape_numel(g->nb, g->batch);
+    if (g->M > INT_MAX || g->N > INT_MAX || g->K > INT_MAX || g->n_batch * g->M > INT_MAX)
+        return pare_op_fail(ctx, PARE_EUNSUPPORTED, "matrix dims above %d not supported", INT_MAX);
     g->a_batch = pare_shape_numel(ra, adims);
     g->b_batch = pare_shape_numel(rb, bdims);
     {
@@ -330,6 +341,25 @@ static pare_status matmul_forward(pare_op_ctx *ctx)
     if (g.b_batch == 1 && g.a_batch == g.n_batch) {
         /* B shared by every batch entry: fold A's batch into the rows. */
         matmul_one(ctx->in[0]->dtype, g.n_batch * g.M, g.N, g.K, a, b, y);
+        return PARE_OK;
+    }
+    if (g.M * g.N * g.K <= GEMM_SINGLE_MNK && ctx->n_threads > 1 &&
+        (double)g.n_batch * (double)(g.M * g.N * g.K) > 4.0 * NN_PAR_THRESHOLD) {
+        /* Many small products (attention): OpenBLAS runs each in the calling
+           thread, so the batch entries can go to OpenMP threads. */
+        int nt = ctx->n_threads;
+#pragma omp parallel for num_threads(nt) schedule(static)
+        for (int64_t i = 0; i < g.n_batch; i++) {
+            int64_t rem = i, ia = 0, ib = 0;
+            for (int d = g.nb - 1; d >= 0; d--) {
+                int64_t k = rem % g.batch[d];
+                rem /= g.batch[d];
+                ia += k * g.sa[d];
+                ib += k * g.sb[d];
+            }
+            matmul_one(ctx->in[0]->dtype, g.M, g.N, g.K, a + (size_t)(ia * g.M * g.K) * esz,
+                       b + (size_t)(ib * g.K * g.N) * esz, y + (size_t)(i * g.M * g.N) * esz);
+        }
         return PARE_OK;
     }
     for (int64_t i = 0; i < g.n_batch; i++) {

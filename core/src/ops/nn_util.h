@@ -16,6 +16,16 @@
 #include "pare/op.h"
 #include "pare/tensor.h"
 
+/* Hot loops get an AVX2 clone picked at load time (gcc function
+ * multiversioning); the default build targets baseline x86-64. No FMA
+ * contraction in ISO C mode, so both clones give the same results. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && !defined(__AVX2__) && \
+    !defined(PARE_NO_CLONES)
+#define NN_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define NN_CLONES
+#endif
+
 /* Element count above which cheap per-element loops use OpenMP. */
 #define NN_PAR_THRESHOLD 32768
 

@@ -1,8 +1,10 @@
 /* MaxPool, AveragePool, GlobalAveragePool, GlobalMaxPool; 1-D, 2-D, 3-D.
  *
  * x (N, C, *in) -> y (N, C, *out), one plane per (n, c), planes in parallel.
- * For each output position the window's taps are clipped to the input once
- * per dim (k_lo..k_hi), so the tap loops carry no bounds tests.
+ * float32 1-D / 2-D pools without Indices use row kernels (per kernel tap one
+ * vectorizable max / add pass over an output row). The generic kernel (3-D,
+ * other dtypes, Indices) clips each window's taps to the input once per dim
+ * (k_lo..k_hi), so its tap loops carry no bounds tests.
  * MaxPool: float32, float64, int8, uint8 (opset 12); the optional Indices
  * output holds flat indices into x (row-major, or column-major within each
  * plane with storage_order = 1 for 1-D and 2-D). Padding never wins a max.
@@ -29,8 +31,14 @@ typedef struct pool_geom {
 static inline void tap_range(int64_t start, int64_t k, int64_t d, int64_t n, int64_t *lo,
                              int64_t *hi)
 {
-    int64_t a = start < 0 ? (-start + d - 1) / d : 0;
-    int64_t b = n - start <= 0 ? 0 : (n - start + d - 1) / d;
+    int64_t a, b;
+    if (d == 1) {
+        a = start < 0 ? -start : 0;
+        b = n - start;
+    } else {
+        a = start < 0 ? (-start + d - 1) / d : 0;
+        b = n - start <= 0 ? 0 : (n - start + d - 1) / d;
+    }
     if (b > k)
         b = k;
     if (a > b)
@@ -189,6 +197,107 @@ MAXPOOL_IMPL(double, maxpool_f64, -DBL_MAX)
 MAXPOOL_IMPL(uint8_t, maxpool_u8, 0)
 MAXPOOL_IMPL(int8_t, maxpool_i8, INT8_MIN)
 
+static inline int64_t padded_taps(int64_t start, int64_t k, int64_t d, int64_t n, int64_t pb,
+                                  int64_t pe);
+
+/* ---- 2-D / 1-D float32 fast path ----
+ * Per output row: the row starts at -FLT_MAX (or 0), then for each valid
+ * kernel row and column one pass over the output positions that tap reaches,
+ * y[ow] = max(y[ow], x[ow * sw + off]) (or +=): contiguous or constant-stride
+ * loops that vectorize. Averages are then divided by per-position counts. */
+
+#define POOL_FAST_MAX_KW 64
+#define POOL_FAST_MAX_OW 4096
+
+static int pool_fast_ok(const pool_geom *g, const pare_tensor *x)
+{
+    const nn_window *w = &g->w;
+    return x->dtype == PARE_F32 && !g->indices && w->k[0] == 1 && w->in[0] == 1 &&
+           w->out[0] == 1 && w->k[2] <= POOL_FAST_MAX_KW && w->out[2] <= POOL_FAST_MAX_OW;
+}
+
+static NN_CLONES void row_max(float *restrict y, const float *restrict x, int64_t n, int64_t s)
+{
+    if (s == 1)
+        for (int64_t i = 0; i < n; i++)
+            y[i] = x[i] > y[i] ? x[i] : y[i];
+    else if (s == 2)
+        for (int64_t i = 0; i < n; i++)
+            y[i] = x[2 * i] > y[i] ? x[2 * i] : y[i];
+    else
+        for (int64_t i = 0; i < n; i++)
+            y[i] = x[i * s] > y[i] ? x[i * s] : y[i];
+}
+
+static NN_CLONES void row_add(float *restrict y, const float *restrict x, int64_t n, int64_t s)
+{
+    if (s == 1)
+        for (int64_t i = 0; i < n; i++)
+            y[i] += x[i];
+    else if (s == 2)
+        for (int64_t i = 0; i < n; i++)
+            y[i] += x[2 * i];
+    else
+        for (int64_t i = 0; i < n; i++)
+            y[i] += x[i * s];
+}
+
+static void pool2d_f32(const pool_geom *g, const float *x, float *y, int is_max, int nt)
+{
+    const nn_window *w = &g->w;
+    int64_t kw_n = w->k[2], OW = w->out[2];
+    int64_t a[POOL_FAST_MAX_KW], e[POOL_FAST_MAX_KW];
+    float wcount[POOL_FAST_MAX_OW];
+
+    for (int64_t kw = 0; kw < kw_n; kw++)
+        nn_valid_range(OW, w->in[2], w->s[2], w->pb[2], kw * w->d[2], &a[kw], &e[kw]);
+    if (!is_max)
+        for (int64_t ow = 0; ow < OW; ow++) {
+            int64_t sw = ow * w->s[2] - w->pb[2], lo, hi;
+            if (g->count_include_pad)
+                wcount[ow] = (float)padded_taps(sw, kw_n, w->d[2], w->in[2], w->pb[2], w->pe[2]);
+            else {
+                tap_range(sw, kw_n, w->d[2], w->in[2], &lo, &hi);
+                wcount[ow] = (float)(hi - lo);
+            }
+        }
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+    for (int64_t p = 0; p < g->planes; p++) {
+        const float *xp = x + p * g->in_px;
+        float *yp = y + p * g->out_px;
+        for (int64_t oh = 0; oh < w->out[1]; oh++) {
+            int64_t sh = oh * w->s[1] - w->pb[1], h_lo, h_hi;
+            float *restrict yr = yp + oh * OW;
+            tap_range(sh, w->k[1], w->d[1], w->in[1], &h_lo, &h_hi);
+            for (int64_t ow = 0; ow < OW; ow++)
+                yr[ow] = is_max ? -FLT_MAX : 0.0f;
+            for (int64_t kh = h_lo; kh < h_hi; kh++) {
+                const float *xr = xp + (sh + kh * w->d[1]) * w->in[2];
+                for (int64_t kw = 0; kw < kw_n; kw++) {
+                    int64_t off = kw * w->d[2] - w->pb[2];
+                    if (e[kw] <= a[kw])
+                        continue;
+                    /* a * s + off >= 0 by the valid range */
+                    if (is_max)
+                        row_max(yr + a[kw], xr + a[kw] * w->s[2] + off, e[kw] - a[kw], w->s[2]);
+                    else
+                        row_add(yr + a[kw], xr + a[kw] * w->s[2] + off, e[kw] - a[kw], w->s[2]);
+                }
+            }
+            if (!is_max) {
+                float hc = g->count_include_pad
+                               ? (float)padded_taps(sh, w->k[1], w->d[1], w->in[1], w->pb[1],
+                                                    w->pe[1])
+                               : (float)(h_hi - h_lo);
+                for (int64_t ow = 0; ow < OW; ow++) {
+                    float c = hc * wcount[ow];
+                    yr[ow] = c > 0.0f ? yr[ow] / c : 0.0f;
+                }
+            }
+        }
+    }
+}
+
 static pare_status maxpool_forward(pare_op_ctx *ctx)
 {
     pool_geom g;
@@ -201,6 +310,10 @@ static pare_status maxpool_forward(pare_op_ctx *ctx)
     x = ctx->in[0];
     g.indices = ctx->n_out > 1 && ctx->out[1] ? ctx->out[1]->data : NULL;
     nt = g.planes > 1 ? nn_threads(ctx, g.planes * g.out_px * nn_window_k_numel(&g.w)) : 1;
+    if (pool_fast_ok(&g, x)) {
+        pool2d_f32(&g, x->data, ctx->out[0]->data, 1, nt);
+        return PARE_OK;
+    }
     switch (x->dtype) {
     case PARE_F32:
         maxpool_f32(&g, x->data, ctx->out[0]->data, nt);
@@ -286,7 +399,9 @@ static pare_status avgpool_forward(pare_op_ctx *ctx)
         return rc;
     x = ctx->in[0];
     nt = g.planes > 1 ? nn_threads(ctx, g.planes * g.out_px * nn_window_k_numel(&g.w)) : 1;
-    if (x->dtype == PARE_F32)
+    if (pool_fast_ok(&g, x))
+        pool2d_f32(&g, x->data, ctx->out[0]->data, 0, nt);
+    else if (x->dtype == PARE_F32)
         avgpool_f32(&g, x->data, ctx->out[0]->data, nt);
     else if (x->dtype == PARE_F64)
         avgpool_f64(&g, x->data, ctx->out[0]->data, nt);
