@@ -21,11 +21,12 @@ static const cli_option bench_options[] = {
     {"repeat", "R", "timed runs per batch size", false},
     {"seconds", "S", "time budget per batch size when --repeat is not given (default 1)", false},
     {"json", NULL, "print the results as one JSON object", false},
+    {"profile", NULL, "also print where the time goes: per op type and the slowest nodes", false},
 };
 static const char *const bench_positional[] = {"MODEL"};
 static const cli_spec bench_spec = {
     .name = "bench",
-    .synopsis = "MODEL [--batch 1,64] [--threads N] [--warmup W] [--repeat R | --seconds S] [--json]",
+    .synopsis = "MODEL [--batch 1,64] [--threads N] [--warmup W] [--repeat R | --seconds S] [--json] [--profile]",
     .summary = "Times the model on synthetic inputs for each batch size: latency median and\n"
                "90th percentile, throughput, the plan's memory (activation arena + kernel workspace +\n"
                "constants folded at plan time + weights) and the process's peak resident memory.",
@@ -109,8 +110,80 @@ static size_t weight_bytes(const pare_graph *g)
     return n;
 }
 
+typedef struct op_time {
+    const char *op_type;
+    double seconds, flops;
+    int nodes;
+} op_time;
+
+static int cmp_op_time(const void *a, const void *b)
+{
+    const op_time *x = a, *y = b;
+    return x->seconds < y->seconds ? 1 : x->seconds > y->seconds ? -1 : 0;
+}
+
+/* Per op type: ms per run, share of the run, GFLOP/s; then the slowest nodes. */
+static void print_profile(const pare_graph *g, const pare_exec *x, int batch, long runs, FILE *out)
+{
+    op_time *types = pare_calloc((size_t)(g->n_nodes ? g->n_nodes : 1), sizeof *types);
+    int n_types = 0;
+    double total = 0;
+
+    if (!types || runs <= 0)
+        goto out;
+    for (int n = 0; n < g->n_nodes; n++) {
+        double sec = pare_exec_node_seconds(x, n);
+        int t = 0;
+        if (pare_exec_node_is_folded(x, n))
+            continue;
+        while (t < n_types && strcmp(types[t].op_type, g->nodes[n].op_type))
+            t++;
+        if (t == n_types)
+            types[n_types++].op_type = g->nodes[n].op_type;
+        types[t].seconds += sec;
+        types[t].flops += pare_exec_node_flops(x, n);
+        types[t].nodes++;
+        total += sec;
+    }
+    qsort(types, (size_t)n_types, sizeof *types, cmp_op_time);
+    fprintf(out, "\nprofile, batch %d (%ld runs; ms per run)\n", batch, runs);
+    fprintf(out, "  %-24s %6s %10s %7s %9s\n", "op", "nodes", "ms", "share", "GFLOP/s");
+    for (int t = 0; t < n_types; t++) {
+        double ms = types[t].seconds * 1e3 / (double)runs;
+        fprintf(out, "  %-24s %6d %10.3f %6.1f%%", types[t].op_type, types[t].nodes, ms,
+                total > 0 ? 100.0 * types[t].seconds / total : 0.0);
+        if (types[t].flops > 0 && types[t].seconds > 0)
+            fprintf(out, " %9.1f\n", types[t].flops * (double)runs / types[t].seconds * 1e-9);
+        else
+            fprintf(out, " %9s\n", "-");
+    }
+    {
+        /* The five slowest nodes, by a partial selection. */
+        int shown[5], n_shown = 0;
+        fprintf(out, "  slowest nodes:\n");
+        while (n_shown < 5) {
+            int best = -1;
+            for (int n = 0; n < g->n_nodes; n++) {
+                bool taken = false;
+                for (int k = 0; k < n_shown; k++)
+                    taken |= shown[k] == n;
+                if (!taken && !pare_exec_node_is_folded(x, n) &&
+                    (best < 0 || pare_exec_node_seconds(x, n) > pare_exec_node_seconds(x, best)))
+                    best = n;
+            }
+            if (best < 0)
+                break;
+            shown[n_shown++] = best;
+            fprintf(out, "    %-40s %-20s %8.3f ms\n", g->nodes[best].name, g->nodes[best].op_type,
+                    pare_exec_node_seconds(x, best) * 1e3 / (double)runs);
+        }
+    }
+out:
+    pare_free(types);
+}
+
 static pare_status bench_one(const pare_graph *g, int batch, int threads, long warmup, long repeat,
-                             double seconds, bench_result *r, pare_error *err)
+                             double seconds, bool profile, bench_result *r, pare_error *err)
 {
     pare_exec_opts opts = {0};
     pare_exec *x = NULL;
@@ -123,6 +196,7 @@ static pare_status bench_one(const pare_graph *g, int batch, int threads, long w
     r->batch = batch;
     opts.batch = batch;
     opts.n_threads = threads;
+    opts.profile = profile;
     rc = pare_exec_new(g, &opts, &x, err);
     if (rc != PARE_OK)
         return rc;
@@ -134,6 +208,7 @@ static pare_status bench_one(const pare_graph *g, int batch, int threads, long w
     fill_inputs(x);
     for (long i = 0; i < warmup && rc == PARE_OK; i++)
         rc = pare_exec_run(x, err);
+    pare_exec_profile_reset(x);
     t_start = cli_now();
     while (rc == PARE_OK && !cli_interrupted()) {
         double t0;
@@ -169,6 +244,8 @@ static pare_status bench_one(const pare_graph *g, int batch, int threads, long w
     r->weights = weight_bytes(g);
     if (getrusage(RUSAGE_SELF, &ru) == 0)
         r->max_rss = ru.ru_maxrss * 1024L;
+    if (profile)
+        print_profile(g, x, batch, n, stderr);
 out:
     pare_free(times);
     pare_exec_free(x);
@@ -286,7 +363,8 @@ int cmd_bench(int argc, char **argv)
         goto out;
     cli_sigint_install();
     for (int i = 0; i < n_batches && !cli_interrupted(); i++) {
-        if (bench_one(g, batches[i], (int)threads, warmup, repeat, seconds, &res[i], &err) != PARE_OK)
+        if (bench_one(g, batches[i], (int)threads, warmup, repeat, seconds,
+                      cli_has(&args, cli_opt(&bench_spec, "profile")), &res[i], &err) != PARE_OK)
             break;
         done++;
     }

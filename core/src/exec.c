@@ -1,7 +1,9 @@
 #include <cblas.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "pare/alloc.h"
@@ -42,9 +44,14 @@ struct pare_exec {
     pare_tensor **owned;        /* per value: folded constants and input buffers */
     char **where;               /* per node: "model.onnx: node 'x' (Op)" */
     double *flops;              /* per node */
+    double *seconds;            /* per node, with opts.profile; NULL otherwise */
     bool *folded;               /* per node */
     exec_step *steps;
     int n_steps;
+    pare_tensor **rewritten;    /* weights made at plan time by fusions (owned) */
+    int n_rewritten;
+    int (*fused)[2];            /* {conv output, BN output}: one buffer, BN folded away */
+    int n_fused;
     int *inputs, n_inputs;      /* value indices of runtime inputs */
     int *outputs, n_outputs;
     void *arena;
@@ -62,6 +69,13 @@ static int default_threads(void)
     if (n <= 0)
         n = sysconf(_SC_NPROCESSORS_ONLN);
     return n > 0 ? (int)n : 1;
+}
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
 static void set_blas_threads(int n)
@@ -88,12 +102,17 @@ void pare_exec_free(pare_exec *x)
         pare_free(x->steps[s].out);
     }
     pare_free(x->steps);
+    for (int i = 0; i < x->n_rewritten; i++)
+        pare_tensor_free(x->rewritten[i]);
+    pare_free(x->rewritten);
+    pare_free(x->fused);
     pare_free(x->owned);
     pare_free(x->where);
     pare_free(x->vals);
     pare_free(x->state);
     pare_free(x->kept);
     pare_free(x->flops);
+    pare_free(x->seconds);
     pare_free(x->folded);
     pare_free(x->inputs);
     pare_free(x->outputs);
@@ -336,6 +355,12 @@ static pare_status place_buffers(pare_exec *x, const bool *keep, pare_error *err
             }
             if (keep[v])
                 groups[group_of[v]].last = x->n_steps;
+            for (int f = 0; f < x->n_fused; f++)
+                if (x->fused[f][0] == v) {
+                    group_of[x->fused[f][1]] = group_of[v];
+                    if (keep[x->fused[f][1]])
+                        groups[group_of[v]].last = x->n_steps;
+                }
         }
     }
     for (int i = 0; i < n_groups; i++)
@@ -412,6 +437,108 @@ static pare_status mark_taps(pare_exec *x, const pare_exec_opts *opts, bool *kee
     return PARE_OK;
 }
 
+/* Inference BatchNormalization right after a Conv with constant weights is
+ * folded into the Conv: w'[m] = w[m] * a[m], b' = (b - mean) * a + beta with
+ * a = scale / sqrt(var + eps). The BN step disappears and its output shares
+ * the Conv's buffer, saving a full pass over the activation. Only when the
+ * Conv's output feeds nothing else and is not kept. */
+static pare_status fold_batchnorms(pare_exec *x, const bool *keep, pare_error *err)
+{
+    const pare_graph *g = x->g;
+    int kept_steps = 0;
+
+    for (int s = 0; s < x->n_steps; s++) {
+        exec_step *bn = &x->steps[s];
+        const pare_node *bn_node = &g->nodes[bn->node];
+        exec_step *conv = NULL;
+        const pare_tensor *w, *cb, *scale, *beta, *mean, *var;
+        pare_tensor *nw = NULL, *nb = NULL, **grown_t;
+        int (*grown_f)[2];
+        int conv_out, bn_out;
+        float eps;
+        int64_t m_out, per_m;
+
+        x->steps[kept_steps++] = *bn;
+        if (strcmp(bn_node->op_type, "BatchNormalization") || bn_node->domain[0] ||
+            bn->n_in != 5 || bn_node->n_outputs < 1 || bn_node->outputs[0] < 0 ||
+            pare_node_attr_int(bn_node, "training_mode", 0) != 0 ||
+            pare_node_attr_int(bn_node, "spatial", 1) != 1 || bn_node->inputs[0] < 0)
+            continue;
+        for (int o = 1; o < bn_node->n_outputs; o++)
+            if (bn_node->outputs[o] >= 0)
+                goto next;
+        conv_out = bn_node->inputs[0];
+        bn_out = bn_node->outputs[0];
+        if (g->values[conv_out].producer < 0 || g->values[conv_out].n_consumers != 1 ||
+            keep[conv_out] || x->state[conv_out] != VALUE_RUNTIME)
+            continue;
+        for (int k = kept_steps - 2; k >= 0 && !conv; k--)
+            if (x->steps[k].node == g->values[conv_out].producer)
+                conv = &x->steps[k];
+        if (!conv || g->nodes[conv->node].outputs[0] != conv_out ||
+            strcmp(g->nodes[conv->node].op_type, "Conv") || g->nodes[conv->node].domain[0])
+            continue;
+        w = conv->in[1];
+        cb = conv->n_in > 2 ? conv->in[2] : NULL;
+        scale = bn->in[1], beta = bn->in[2], mean = bn->in[3], var = bn->in[4];
+        if (!w || w->dtype != PARE_F32 || w->ndim < 1 || x->vals[conv_out].dtype != PARE_F32)
+            continue;
+        m_out = w->dims[0];
+        for (int i = 1; i < 5; i++)
+            if (!bn->in[i] || bn->in[i]->dtype != PARE_F32 || !bn->in[i]->data ||
+                pare_tensor_numel(bn->in[i]) != m_out)
+                goto next;
+        if (!w->data || (cb && (!cb->data || cb->dtype != PARE_F32 || pare_tensor_numel(cb) != m_out)))
+            continue;
+        /* Only constants reach here: no input of the conv or BN is a runtime value. */
+        if (x->state[g->nodes[conv->node].inputs[1]] != VALUE_CONST ||
+            (cb && x->state[g->nodes[conv->node].inputs[2]] != VALUE_CONST))
+            continue;
+        nw = pare_tensor_dup(w);
+        nb = pare_tensor_new(PARE_F32, 1, &m_out);
+        grown_t = pare_realloc(x->rewritten, (size_t)(x->n_rewritten + 2) * sizeof *grown_t);
+        if (grown_t)
+            x->rewritten = grown_t;
+        grown_f = pare_realloc(x->fused, (size_t)(x->n_fused + 1) * sizeof *grown_f);
+        if (grown_f)
+            x->fused = grown_f;
+        if (!nw || !nb || !grown_t || !grown_f) {
+            pare_tensor_free(nw);
+            pare_tensor_free(nb);
+            return oom(err, g);
+        }
+        x->rewritten[x->n_rewritten++] = nw;
+        x->rewritten[x->n_rewritten++] = nb;
+        eps = pare_node_attr_float(bn_node, "epsilon", 1e-5f);
+        per_m = pare_tensor_numel(w) / m_out;
+        for (int64_t m = 0; m < m_out; m++) {
+            float a = pare_tensor_f32(scale)[m] / sqrtf(pare_tensor_f32(var)[m] + eps);
+            float b0 = cb ? pare_tensor_f32(cb)[m] : 0.0f;
+            for (int64_t k = 0; k < per_m; k++)
+                pare_tensor_f32(nw)[m * per_m + k] *= a;
+            pare_tensor_f32(nb)[m] = (b0 - pare_tensor_f32(mean)[m]) * a + pare_tensor_f32(beta)[m];
+        }
+        if (conv->n_in < 3) {
+            pare_tensor **in = pare_realloc(conv->in, 3 * sizeof *in);
+            if (!in)
+                return oom(err, g);
+            conv->in = in;
+            conv->n_in = 3;
+        }
+        conv->in[1] = nw;
+        conv->in[2] = nb;
+        x->fused[x->n_fused][0] = conv_out;
+        x->fused[x->n_fused][1] = bn_out;
+        x->n_fused++;
+        pare_free(bn->in);
+        pare_free(bn->out);
+        kept_steps--;
+    next:;
+    }
+    x->n_steps = kept_steps;
+    return PARE_OK;
+}
+
 pare_status pare_exec_new(const pare_graph *g, const pare_exec_opts *opts_in,
                           pare_exec **out, pare_error *err)
 {
@@ -437,6 +564,10 @@ pare_status pare_exec_new(const pare_graph *g, const pare_exec_opts *opts_in,
     x->steps = pare_calloc(nn, sizeof *x->steps);
     x->outputs = pare_alloc((size_t)(g->n_outputs ? g->n_outputs : 1) * sizeof(int));
     keep = pare_calloc(nv, sizeof *keep);
+    if (opts->profile && !(x->seconds = pare_calloc(nn, sizeof *x->seconds))) {
+        rc = oom(err, g);
+        goto fail;
+    }
     if (!x->vals || !x->state || !x->kept || !x->owned || !x->where || !x->flops ||
         !x->folded || !x->steps || !x->outputs || !keep) {
         rc = oom(err, g);
@@ -477,6 +608,8 @@ pare_status pare_exec_new(const pare_graph *g, const pare_exec_opts *opts_in,
     }
     for (int i = 0; i < x->n_inputs; i++)
         x->vals[x->inputs[i]].data = x->owned[x->inputs[i]]->data;
+    if (rc == PARE_OK && !opts->keep_all)
+        rc = fold_batchnorms(x, keep, err);
     if (rc == PARE_OK)
         rc = place_buffers(x, keep, err);
     if (rc == PARE_OK && x->scratch_bytes) {
@@ -526,11 +659,28 @@ pare_status pare_exec_run(pare_exec *x, pare_error *err)
         ctx.scratch_bytes = st->scratch_bytes;
         ctx.n_threads = st->n_threads;
         ctx.where = x->where[st->node];
-        rc = st->def->forward(&ctx);
+        if (x->seconds) {
+            double t0 = now_seconds();
+            rc = st->def->forward(&ctx);
+            x->seconds[st->node] += now_seconds() - t0;
+        } else {
+            rc = st->def->forward(&ctx);
+        }
         if (rc != PARE_OK)
             return rc;
     }
     return PARE_OK;
+}
+
+double pare_exec_node_seconds(const pare_exec *x, int n)
+{
+    return x->seconds && n >= 0 && n < x->g->n_nodes ? x->seconds[n] : 0.0;
+}
+
+void pare_exec_profile_reset(pare_exec *x)
+{
+    if (x->seconds)
+        memset(x->seconds, 0, (size_t)x->g->n_nodes * sizeof *x->seconds);
 }
 
 int pare_exec_n_inputs(const pare_exec *x)

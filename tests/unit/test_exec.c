@@ -257,6 +257,51 @@ static void test_model_batch_consistency(void **state)
     }
 }
 
+/* BatchNormalization after Conv is folded into the Conv's weights: it never
+ * runs, and the logits match a plan that runs it (keep_all disables folding). */
+static void test_batchnorm_is_folded_into_conv(void **state)
+{
+    char path[512];
+    pare_graph *g = NULL;
+    pare_error err = {0};
+    pare_exec *folded = NULL, *plain = NULL;
+    pare_exec_opts of = {.batch = 3, .n_threads = 1, .profile = true};
+    pare_exec_opts op = {.batch = 3, .n_threads = 1, .keep_all = true, .profile = true};
+    int n_bn = 0;
+    float worst = 0.0f;
+    (void)state;
+
+    snprintf(path, sizeof path, "%s/resnet8_bn.onnx", PARE_TEST_DATA);
+    assert_int_equal(pare_graph_load(path, &g, &err), PARE_OK);
+    assert_int_equal(pare_exec_new(g, &of, &folded, &err), PARE_OK);
+    assert_int_equal(pare_exec_new(g, &op, &plain, &err), PARE_OK);
+    for (int64_t i = 0; i < 3 * 784; i++) {
+        float v = cosf((float)i * 0.11f) * 2.0f;
+        pare_tensor_f32(pare_exec_input(folded, 0))[i] = v;
+        pare_tensor_f32(pare_exec_input(plain, 0))[i] = v;
+    }
+    assert_int_equal(pare_exec_run(folded, &err), PARE_OK);
+    assert_int_equal(pare_exec_run(plain, &err), PARE_OK);
+    for (int n = 0; n < g->n_nodes; n++) {
+        if (strcmp(g->nodes[n].op_type, "BatchNormalization"))
+            continue;
+        n_bn++;
+        assert_true(pare_exec_node_seconds(folded, n) == 0.0);
+        assert_true(pare_exec_node_seconds(plain, n) > 0.0);
+    }
+    assert_int_equal(n_bn, 9);
+    for (int k = 0; k < 30; k++) {
+        float d = fabsf(pare_tensor_f32(pare_exec_output(folded, 0))[k] -
+                        pare_tensor_f32(pare_exec_output(plain, 0))[k]);
+        if (d > worst)
+            worst = d;
+    }
+    assert_true(worst < 1e-4f);
+    pare_exec_free(folded);
+    pare_exec_free(plain);
+    pare_graph_free(g);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -267,6 +312,7 @@ int main(void)
         cmocka_unit_test(test_shape_is_folded),
         cmocka_unit_test(test_oom_while_planning_is_clean),
         cmocka_unit_test(test_model_batch_consistency),
+        cmocka_unit_test(test_batchnorm_is_folded_into_conv),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

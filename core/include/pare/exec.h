@@ -33,6 +33,7 @@ typedef struct pare_exec_opts {
     const char *const *taps;       /* value names kept after a run */
     int n_taps;
     bool keep_all;                 /* keep every value (inspection; more memory) */
+    bool profile;                  /* time every step (pare_exec_node_seconds) */
 } pare_exec_opts;
 
 /* Errors: PARE_EUNSUPPORTED naming op and node when no kernel exists,
@@ -62,6 +63,12 @@ const pare_tensor *pare_exec_value_shape(const pare_exec *x, int v);
 
 /* FLOPs of node n at the planned shapes, as if it ran (folded nodes too). */
 double pare_exec_node_flops(const pare_exec *x, int n);
+/* Wall time node n has taken over all runs so far, in seconds; 0 unless the
+ * exec was made with opts.profile (and for folded nodes). */
+double pare_exec_node_seconds(const pare_exec *x, int n);
+/* Forgets the times gathered so far (e.g. after warm-up runs). */
+void pare_exec_profile_reset(pare_exec *x);
+
 /* True when node n was folded at plan time. */
 bool pare_exec_node_is_folded(const pare_exec *x, int n);
 
