@@ -22,47 +22,8 @@
 #endif
 
 #include "ops/families.h"
+#include "ops/shape_util.h"
 #include "pare/alloc.h"
-
-/* ---- entry points defined in the other shape_*.c files ---- */
-
-pare_status shape_cast_infer(pare_op_ctx *ctx);
-pare_status shape_cast1_infer(pare_op_ctx *ctx);
-pare_status shape_castlike_infer(pare_op_ctx *ctx);
-pare_status shape_cast_forward(pare_op_ctx *ctx);
-double shape_cast_flops(const pare_op_ctx *ctx);
-
-pare_status shape_pad1_infer(pare_op_ctx *ctx);
-pare_status shape_pad2_infer(pare_op_ctx *ctx);
-pare_status shape_pad11_infer(pare_op_ctx *ctx);
-pare_status shape_pad18_infer(pare_op_ctx *ctx);
-pare_status shape_pad_forward(pare_op_ctx *ctx);
-
-pare_status shape_resize_infer(pare_op_ctx *ctx);
-pare_status shape_resize_forward(pare_op_ctx *ctx);
-pare_status shape_upsample_infer(pare_op_ctx *ctx);
-pare_status shape_upsample_forward(pare_op_ctx *ctx);
-double shape_resize_flops(const pare_op_ctx *ctx);
-
-pare_status shape_gather_infer(pare_op_ctx *ctx);
-pare_status shape_gather_forward(pare_op_ctx *ctx);
-pare_status shape_tile_infer(pare_op_ctx *ctx);
-pare_status shape_tile_forward(pare_op_ctx *ctx);
-pare_status shape_range_infer(pare_op_ctx *ctx);
-pare_status shape_range_forward(pare_op_ctx *ctx);
-double shape_range_flops(const pare_op_ctx *ctx);
-pare_status shape_gather_elements_infer(pare_op_ctx *ctx);
-pare_status shape_gather_elements_forward(pare_op_ctx *ctx);
-pare_status shape_trilu_infer(pare_op_ctx *ctx);
-pare_status shape_trilu_forward(pare_op_ctx *ctx);
-pare_status shape_argminmax_infer(pare_op_ctx *ctx);
-pare_status shape_argmax_forward(pare_op_ctx *ctx);
-pare_status shape_argmin_forward(pare_op_ctx *ctx);
-double shape_argminmax_flops(const pare_op_ctx *ctx);
-pare_status shape_onehot_infer(pare_op_ctx *ctx);
-pare_status shape_onehot_forward(pare_op_ctx *ctx);
-pare_status shape_nonzero_infer(pare_op_ctx *ctx);
-pare_status shape_nonzero_forward(pare_op_ctx *ctx);
 
 /* ---- helpers ---- */
 
@@ -104,43 +65,6 @@ static pare_status need(pare_op_ctx *ctx, int n_in)
                                 n_in > 1 ? "s" : "", i);
     if (!res(ctx, 0))
         return pare_op_fail(ctx, PARE_EINPUT, "output 0 is missing");
-    return PARE_OK;
-}
-
-/* Element size of t, failing for dtypes that have no fixed size (string). */
-static pare_status elem_size(pare_op_ctx *ctx, const pare_tensor *t, size_t *es)
-{
-    *es = pare_dtype_size(t->dtype);
-    if (!*es)
-        return pare_op_fail(ctx, PARE_EUNSUPPORTED, "dtype '%s' not supported",
-                            pare_dtype_name(t->dtype));
-    return PARE_OK;
-}
-
-/* Reads a 1-D (or scalar) integer input that must be known at plan time. */
-static pare_status const_ints(pare_op_ctx *ctx, const pare_tensor *t, const char *what,
-                              int64_t *v, int max, int *n)
-{
-    int64_t count;
-
-    if (!t->data) {
-        pare_op_fail(ctx, PARE_EUNSUPPORTED, "input '%s' must be a constant", what);
-        pare_error_hint(ctx->err, "pare plans shapes ahead of time; '%s' is computed at run time",
-                        what);
-        return PARE_EUNSUPPORTED;
-    }
-    if (t->dtype != PARE_I64 && t->dtype != PARE_I32)
-        return pare_op_fail(ctx, PARE_EINPUT, "input '%s' must be int64, got %s", what,
-                            pare_dtype_name(t->dtype));
-    if (t->ndim > 1)
-        return pare_op_fail(ctx, PARE_EINPUT, "input '%s' must be 1-D, got rank %d", what, t->ndim);
-    count = pare_tensor_numel(t);
-    if (count > max)
-        return pare_op_fail(ctx, PARE_EINPUT, "input '%s' has %lld values, at most %d allowed",
-                            what, (long long)count, max);
-    for (int64_t i = 0; i < count; i++)
-        v[i] = pare_tensor_get_i64(t, i);
-    *n = (int)count;
     return PARE_OK;
 }
 
@@ -413,7 +337,7 @@ static pare_status identity_infer(pare_op_ctx *ctx)
     size_t es;
 
     if (rc == PARE_OK)
-        rc = elem_size(ctx, ctx->in[0], &es);
+        rc = shape_elem_size(ctx, ctx->in[0], &es);
     if (rc == PARE_OK)
         set_shape(ctx->out[0], ctx->in[0]->dtype, ctx->in[0]->ndim, ctx->in[0]->dims);
     return rc;
@@ -428,7 +352,7 @@ static pare_status flatten_infer(pare_op_ctx *ctx)
     size_t es;
 
     if (rc == PARE_OK)
-        rc = elem_size(ctx, ctx->in[0], &es);
+        rc = shape_elem_size(ctx, ctx->in[0], &es);
     if (rc != PARE_OK)
         return rc;
     x = ctx->in[0];
@@ -496,9 +420,9 @@ static pare_status reshape_infer(pare_op_ctx *ctx)
     size_t es;
 
     if (rc == PARE_OK)
-        rc = elem_size(ctx, ctx->in[0], &es);
+        rc = shape_elem_size(ctx, ctx->in[0], &es);
     if (rc == PARE_OK)
-        rc = const_ints(ctx, ctx->in[1], "shape", shape, PARE_MAX_DIMS, &n);
+        rc = shape_const_ints(ctx, ctx->in[1], "shape", shape, PARE_MAX_DIMS, &n);
     if (rc != PARE_OK)
         return rc;
     allowzero = pare_node_attr_int(ctx->node, "allowzero", 0) != 0;
@@ -523,7 +447,7 @@ static pare_status reshape1_infer(pare_op_ctx *ctx)
     size_t es;
 
     if (rc == PARE_OK)
-        rc = elem_size(ctx, ctx->in[0], &es);
+        rc = shape_elem_size(ctx, ctx->in[0], &es);
     if (rc != PARE_OK)
         return rc;
     shape = pare_node_attr_ints(ctx->node, "shape", &n);
@@ -544,7 +468,7 @@ static pare_status squeeze_axes(pare_op_ctx *ctx, bool from_input, int64_t *axes
         if (!t)
             return PARE_OK;
         *given = true;
-        return const_ints(ctx, t, "axes", axes, PARE_MAX_DIMS, n);
+        return shape_const_ints(ctx, t, "axes", axes, PARE_MAX_DIMS, n);
     }
     {
         const pare_attr *a = pare_node_attr(ctx->node, "axes");
@@ -573,7 +497,7 @@ static pare_status squeeze_common(pare_op_ctx *ctx, bool from_input)
     size_t es;
 
     if (rc == PARE_OK)
-        rc = elem_size(ctx, ctx->in[0], &es);
+        rc = shape_elem_size(ctx, ctx->in[0], &es);
     if (rc == PARE_OK)
         rc = squeeze_axes(ctx, from_input, axes, &n, &given);
     if (rc != PARE_OK)
@@ -622,7 +546,7 @@ static pare_status unsqueeze_common(pare_op_ctx *ctx, bool from_input)
     size_t es;
 
     if (rc == PARE_OK)
-        rc = elem_size(ctx, ctx->in[0], &es);
+        rc = shape_elem_size(ctx, ctx->in[0], &es);
     if (rc == PARE_OK)
         rc = squeeze_axes(ctx, from_input, axes, &n, &given);
     if (rc != PARE_OK)
@@ -694,7 +618,7 @@ static pare_status dropout_infer(pare_op_ctx *ctx)
     size_t es;
 
     if (rc == PARE_OK)
-        rc = elem_size(ctx, ctx->in[0], &es);
+        rc = shape_elem_size(ctx, ctx->in[0], &es);
     if (rc == PARE_OK)
         rc = dropout_check_mode(ctx);
     if (rc != PARE_OK)
@@ -853,7 +777,7 @@ static pare_status constant_infer(pare_op_ctx *ctx)
     case 0:
         if (a->type != PARE_ATTR_TENSOR || !a->t)
             return pare_op_fail(ctx, PARE_EINPUT, "attribute 'value' must be a tensor");
-        rc = elem_size(ctx, a->t, &es);
+        rc = shape_elem_size(ctx, a->t, &es);
         if (rc != PARE_OK)
             return rc;
         if (!a->t->data && pare_tensor_nbytes(a->t))
@@ -918,7 +842,7 @@ static pare_status cos_value(pare_op_ctx *ctx, const pare_tensor **value)
     if (a->type != PARE_ATTR_TENSOR || !a->t || pare_tensor_numel(a->t) != 1 || !a->t->data)
         return pare_op_fail(ctx, PARE_EINPUT, "attribute 'value' must be a one-element tensor");
     *value = a->t;
-    return elem_size(ctx, a->t, &es);
+    return shape_elem_size(ctx, a->t, &es);
 }
 
 static pare_status constant_of_shape_infer(pare_op_ctx *ctx)
@@ -931,7 +855,7 @@ static pare_status constant_of_shape_infer(pare_op_ctx *ctx)
     if (rc == PARE_OK)
         rc = cos_value(ctx, &value);
     if (rc == PARE_OK)
-        rc = const_ints(ctx, ctx->in[0], "shape", dims, PARE_MAX_DIMS, &n);
+        rc = shape_const_ints(ctx, ctx->in[0], "shape", dims, PARE_MAX_DIMS, &n);
     if (rc != PARE_OK)
         return rc;
     for (int i = 0; i < n; i++)
@@ -999,7 +923,7 @@ static pare_status transpose_infer(pare_op_ctx *ctx)
     size_t es;
 
     if (rc == PARE_OK)
-        rc = elem_size(ctx, ctx->in[0], &es);
+        rc = shape_elem_size(ctx, ctx->in[0], &es);
     if (rc == PARE_OK)
         rc = transpose_perm(ctx, perm);
     if (rc != PARE_OK)
@@ -1039,7 +963,7 @@ static pare_status concat_infer(pare_op_ctx *ctx)
     size_t es;
 
     if (rc == PARE_OK)
-        rc = elem_size(ctx, ctx->in[0], &es);
+        rc = shape_elem_size(ctx, ctx->in[0], &es);
     if (rc != PARE_OK)
         return rc;
     x0 = ctx->in[0];
@@ -1137,7 +1061,7 @@ static pare_status split_sizes(pare_op_ctx *ctx, int *axis_out, int64_t *sizes)
             rc = pare_op_fail(ctx, PARE_EINPUT, "'split' has %lld values for %d outputs",
                               (long long)pare_tensor_numel(split_in), n_out);
         else
-            rc = const_ints(ctx, split_in, "split", v, n_out, &n);
+            rc = shape_const_ints(ctx, split_in, "split", v, n_out, &n);
         if (rc == PARE_OK)
             memcpy(sizes, v, (size_t)n_out * sizeof *v);
         pare_free(v);
@@ -1188,7 +1112,7 @@ static pare_status split_infer(pare_op_ctx *ctx)
     if (!arg(ctx, 0) || ctx->n_out < 1)
         rc = pare_op_fail(ctx, PARE_EINPUT, "expects an input and at least one output");
     if (rc == PARE_OK)
-        rc = elem_size(ctx, ctx->in[0], &es);
+        rc = shape_elem_size(ctx, ctx->in[0], &es);
     if (rc != PARE_OK)
         return rc;
     sizes = pare_alloc((size_t)ctx->n_out * sizeof *sizes);
@@ -1269,13 +1193,13 @@ static pare_status slice_params(pare_op_ctx *ctx, int64_t *starts, int64_t *ends
     } else {
         if (!arg(ctx, 1) || !arg(ctx, 2))
             return pare_op_fail(ctx, PARE_EINPUT, "inputs 'starts' and 'ends' are required");
-        rc = const_ints(ctx, ctx->in[1], "starts", starts, PARE_MAX_DIMS, &ns);
+        rc = shape_const_ints(ctx, ctx->in[1], "starts", starts, PARE_MAX_DIMS, &ns);
         if (rc == PARE_OK)
-            rc = const_ints(ctx, ctx->in[2], "ends", ends, PARE_MAX_DIMS, &ne);
+            rc = shape_const_ints(ctx, ctx->in[2], "ends", ends, PARE_MAX_DIMS, &ne);
         if (rc == PARE_OK && arg(ctx, 3))
-            rc = const_ints(ctx, ctx->in[3], "axes", axes, PARE_MAX_DIMS, &na);
+            rc = shape_const_ints(ctx, ctx->in[3], "axes", axes, PARE_MAX_DIMS, &na);
         if (rc == PARE_OK && arg(ctx, 4))
-            rc = const_ints(ctx, ctx->in[4], "steps", steps, PARE_MAX_DIMS, &nst);
+            rc = shape_const_ints(ctx, ctx->in[4], "steps", steps, PARE_MAX_DIMS, &nst);
         if (rc != PARE_OK)
             return rc;
     }
@@ -1352,7 +1276,7 @@ static pare_status slice_infer(pare_op_ctx *ctx)
     size_t es;
 
     if (rc == PARE_OK)
-        rc = elem_size(ctx, ctx->in[0], &es);
+        rc = shape_elem_size(ctx, ctx->in[0], &es);
     if (rc == PARE_OK)
         rc = slice_plan_make(ctx, &p);
     if (rc == PARE_OK)

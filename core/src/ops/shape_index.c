@@ -6,6 +6,8 @@
 
 #include "pare/op.h"
 
+#include "ops/shape_util.h"
+
 pare_status shape_gather_infer(pare_op_ctx *ctx);
 pare_status shape_gather_forward(pare_op_ctx *ctx);
 pare_status shape_tile_infer(pare_op_ctx *ctx);
@@ -88,42 +90,6 @@ static pare_status check_planned(pare_op_ctx *ctx, const pare_tensor *y, int ndi
 /* Work (in bytes moved) above which a copy loop is split across threads. */
 #define PARALLEL_BYTES ((int64_t)1 << 18)
 
-static pare_status elem_size(pare_op_ctx *ctx, const pare_tensor *t, size_t *es)
-{
-    *es = pare_dtype_size(t->dtype);
-    if (!*es)
-        return pare_op_fail(ctx, PARE_EUNSUPPORTED, "dtype '%s' not supported",
-                            pare_dtype_name(t->dtype));
-    return PARE_OK;
-}
-
-/* Reads a 1-D (or scalar) integer input that must be known at plan time. */
-static pare_status const_ints(pare_op_ctx *ctx, const pare_tensor *t, const char *what,
-                              int64_t *v, int max, int *n)
-{
-    int64_t count;
-
-    if (!t->data) {
-        pare_op_fail(ctx, PARE_EUNSUPPORTED, "input '%s' must be a constant", what);
-        pare_error_hint(ctx->err, "pare plans shapes ahead of time; '%s' is computed at run time",
-                        what);
-        return PARE_EUNSUPPORTED;
-    }
-    if (t->dtype != PARE_I64 && t->dtype != PARE_I32)
-        return pare_op_fail(ctx, PARE_EINPUT, "input '%s' must be int64, got %s", what,
-                            pare_dtype_name(t->dtype));
-    if (t->ndim > 1)
-        return pare_op_fail(ctx, PARE_EINPUT, "input '%s' must be 1-D, got rank %d", what, t->ndim);
-    count = pare_tensor_numel(t);
-    if (count > max)
-        return pare_op_fail(ctx, PARE_EINPUT, "input '%s' has %lld values, at most %d allowed",
-                            what, (long long)count, max);
-    for (int64_t i = 0; i < count; i++)
-        v[i] = pare_tensor_get_i64(t, i);
-    *n = (int)count;
-    return PARE_OK;
-}
-
 static void contiguous_strides(int ndim, const int64_t *dims, int64_t *strides)
 {
     int64_t s = 1;
@@ -144,7 +110,7 @@ pare_status shape_gather_infer(pare_op_ctx *ctx)
     size_t es;
 
     if (rc == PARE_OK)
-        rc = elem_size(ctx, ctx->in[0], &es);
+        rc = shape_elem_size(ctx, ctx->in[0], &es);
     if (rc != PARE_OK)
         return rc;
     x = ctx->in[0];
@@ -219,7 +185,7 @@ static pare_status tile_repeats(pare_op_ctx *ctx, int64_t *reps)
 {
     const pare_tensor *x = ctx->in[0];
     int n = 0;
-    pare_status rc = const_ints(ctx, ctx->in[1], "repeats", reps, PARE_MAX_DIMS, &n);
+    pare_status rc = shape_const_ints(ctx, ctx->in[1], "repeats", reps, PARE_MAX_DIMS, &n);
 
     if (rc != PARE_OK)
         return rc;
@@ -239,7 +205,7 @@ pare_status shape_tile_infer(pare_op_ctx *ctx)
     size_t es;
 
     if (rc == PARE_OK)
-        rc = elem_size(ctx, ctx->in[0], &es);
+        rc = shape_elem_size(ctx, ctx->in[0], &es);
     if (rc == PARE_OK)
         rc = tile_repeats(ctx, reps);
     if (rc != PARE_OK)

@@ -10,6 +10,8 @@
 
 #include "pare/op.h"
 
+#include "ops/shape_util.h"
+
 pare_status shape_pad1_infer(pare_op_ctx *ctx);
 pare_status shape_pad2_infer(pare_op_ctx *ctx);
 pare_status shape_pad11_infer(pare_op_ctx *ctx);
@@ -54,31 +56,6 @@ static void store_scalar(pare_dtype dtype, double v, void *out)
     }
 }
 
-static pare_status read_ints(pare_op_ctx *ctx, const pare_tensor *t, const char *what,
-                             int64_t *v, int max, int *n)
-{
-    int64_t count = pare_tensor_numel(t);
-
-    if (!t->data) {
-        pare_op_fail(ctx, PARE_EUNSUPPORTED, "input '%s' must be a constant", what);
-        pare_error_hint(ctx->err, "pare plans shapes ahead of time; '%s' is computed at run time",
-                        what);
-        return PARE_EUNSUPPORTED;
-    }
-    if (t->dtype != PARE_I64 && t->dtype != PARE_I32)
-        return pare_op_fail(ctx, PARE_EINPUT, "input '%s' must be int64, got %s", what,
-                            pare_dtype_name(t->dtype));
-    if (t->ndim > 1)
-        return pare_op_fail(ctx, PARE_EINPUT, "input '%s' must be 1-D, got rank %d", what, t->ndim);
-    if (count > max)
-        return pare_op_fail(ctx, PARE_EINPUT, "input '%s' has %lld values, at most %d allowed",
-                            what, (long long)count, max);
-    for (int64_t i = 0; i < count; i++)
-        v[i] = pare_tensor_get_i64(t, i);
-    *n = (int)count;
-    return PARE_OK;
-}
-
 /* Pads, mode and constant for this node's opset form. */
 static pare_status pad_plan_make(pare_op_ctx *ctx, pad_plan *p)
 {
@@ -118,9 +95,9 @@ static pare_status pad_plan_make(pare_op_ctx *ctx, pad_plan *p)
         const pare_tensor *cv = arg(ctx, 2), *ax = ctx->opset >= 18 ? arg(ctx, 3) : NULL;
         if (!arg(ctx, 1))
             return pare_op_fail(ctx, PARE_EINPUT, "input 'pads' is required");
-        rc = read_ints(ctx, ctx->in[1], "pads", pads, 2 * PARE_MAX_DIMS, &n_pads);
+        rc = shape_const_ints(ctx, ctx->in[1], "pads", pads, 2 * PARE_MAX_DIMS, &n_pads);
         if (rc == PARE_OK && ax)
-            rc = read_ints(ctx, ax, "axes", axes, PARE_MAX_DIMS, &n_axes);
+            rc = shape_const_ints(ctx, ax, "axes", axes, PARE_MAX_DIMS, &n_axes);
         if (rc != PARE_OK)
             return rc;
         if (cv && pare_tensor_numel(cv) > 0) {
