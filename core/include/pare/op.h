@@ -16,6 +16,18 @@
  *   case out[0]->data may equal in[0]->data and forward must then do nothing
  *   to it). ctx->scratch holds scratch_bytes of 64-byte aligned memory.
  * - flops: multiply-adds count as 2; element-wise ops count one per output.
+ * - backward (training engine): called after forward on the same ctx with
+ *   in/out data intact. ctx->dout[i] is the loss gradient w.r.t. out[i]
+ *   (NULL: none flows); the kernel OVERWRITES every non-NULL ctx->din[i]
+ *   (same shape and dtype as in[i]) with the gradient w.r.t. in[i]; the
+ *   executor sums contributions of several consumers. NULL din entries are
+ *   not needed (constants, integer inputs): skip their work. Workspace:
+ *   ctx->scratch holds max(scratch_bytes, backward_scratch(ctx)) bytes.
+ *   Broadcast inputs get the gradient reduced back to their own shape.
+ * - training forward: ctx->training is true while fine-tuning:
+ *   BatchNormalization uses and updates batch statistics, Dropout drops with
+ *   a mask drawn from ctx->seed (a new value every step, fixed by the job's
+ *   seed), which backward must reproduce.
  * Kernels may use OpenMP with at most ctx->n_threads threads; forward may
  * get fewer threads than infer saw (the executor runs small steps on one),
  * so workspace must not be sized by thread count alone. OpenBLAS runs single
@@ -24,7 +36,9 @@
 #ifndef PARE_OP_H
 #define PARE_OP_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "pare/error.h"
 #include "pare/graph.h"
@@ -42,6 +56,11 @@ typedef struct pare_op_ctx {
     int n_threads;
     const char *where;          /* "model.onnx: node 'conv3' (Conv)" for messages */
     pare_error *err;
+    /* training */
+    bool training;              /* forward in training mode (BatchNormalization, Dropout) */
+    uint64_t seed;              /* randomness of this step (Dropout), reproducible */
+    pare_tensor *const *dout;   /* backward: gradients w.r.t. out[i]; NULL entries: none */
+    pare_tensor *const *din;    /* backward: gradients w.r.t. in[i] to write; NULL: not needed */
 } pare_op_ctx;
 
 typedef pare_status (*pare_op_fn)(pare_op_ctx *ctx);
@@ -63,7 +82,8 @@ typedef struct pare_op_def {
     int until;                  /* last opset it covers; 0 = open */
     pare_op_fn infer;
     pare_op_fn forward;
-    pare_op_fn backward;        /* NULL: not trainable (filled by the training engine) */
+    pare_op_fn backward;        /* NULL: no gradient flows through this op */
+    size_t (*backward_scratch)(const pare_op_ctx *ctx); /* extra workspace; NULL = none */
     pare_op_flops_fn flops;     /* NULL: counts as 0 */
     unsigned flags;
     const char *notes;          /* limits users should know, for docs/ops.md; may be NULL */
