@@ -29,7 +29,7 @@ typedef struct gc_case {
     bool training;
     uint64_t seed;
     float eps;                /* perturbation; 0 = 1e-2 */
-    double tol;               /* relative tolerance; 0 = 2e-2 */
+    double tol;               /* relative tolerance; 0 = 5e-3 */
     int max_checks;           /* elements checked per input (spread evenly); 0 = 64 */
 } gc_case;
 
@@ -77,7 +77,7 @@ static double gradcheck(const gc_case *c)
     gc_run r;
     pare_tensor *din[GC_MAX_IO] = {0}, *dout[GC_MAX_IO] = {0};
     uint64_t seed = 12345;
-    double worst = 0.0, tol = c->tol > 0 ? c->tol : 2e-2;
+    double worst = 0.0, tol = c->tol > 0 ? c->tol : 5e-3;
     float eps = c->eps > 0 ? c->eps : 1e-2f;
     int max_checks = c->max_checks > 0 ? c->max_checks : 64;
     size_t scratch;
@@ -161,7 +161,8 @@ static double gradcheck(const gc_case *c)
             *x = saved;
             num = (lp - lm) / (2.0 * (double)eps);
             ana = pare_tensor_f32(din[i])[k];
-            err = fabs(num - ana) / fmax(1.0, fmax(fabs(num), fabs(ana)));
+            /* relative, with a floor so float rounding of small gradients passes */
+            err = fabs(num - ana) / fmax(0.05, fmax(fabs(num), fabs(ana)));
             if (!(err <= tol))
                 fail_msg("%s: d(input %d)[%lld]: backward %.6g, finite differences %.6g",
                          c->op_type, i, (long long)k, ana, num);

@@ -615,6 +615,251 @@ static double softmax_flops(const pare_op_ctx *ctx)
     return 4.0 * ew_flops_out(ctx);
 }
 
+/* ---- backward (float32) ----
+ *
+ * Kernels OVERWRITE the non-NULL din entries; no incoming gradient (dout
+ * NULL) zeroes them. At kinks the one-sided choice is: Relu 0 at x = 0,
+ * LeakyRelu / PRelu the x >= 0 side, Clip passes the gradient on the closed
+ * range [min, max]. */
+
+static void act_zero_grads(pare_op_ctx *ctx)
+{
+    for (int i = 0; i < ctx->n_in; i++)
+        if (ctx->din[i] && ctx->din[i]->data)
+            memset(ctx->din[i]->data, 0, pare_tensor_nbytes(ctx->din[i]));
+}
+
+enum act_grad {
+    AG_RELU, AG_LEAKY, AG_SIGMOID, AG_TANH, AG_HSIG, AG_HSWISH, AG_GELU, AG_GELU_TANH,
+    AG_ELU, AG_SELU, AG_CELU, AG_SOFTPLUS, AG_SOFTSIGN, AG_THRESH
+};
+
+#define AG_LOOP(EXPR)                                                            \
+    for (int64_t i = 0; i < n; i++) {                                            \
+        const float a = x[i], yv = y[i];                                         \
+        (void)a;                                                                 \
+        (void)yv;                                                                \
+        dx[i] = g[i] * (EXPR);                                                   \
+    }                                                                            \
+    break
+
+/* 1 where lo < v < hi, else 0 (branch-free). */
+VM_INLINE float vm_inside(float v, float lo, float hi) { return vm_sel(v > lo, vm_sel(v < hi, 1.0f, 0.0f), 0.0f); }
+
+VM_CLONES static void act_grad_run(int kind, const act_args *p, int64_t n, const float *x,
+                                   const float *y, const float *g, float *dx)
+{
+    const float alpha = p->alpha, beta = p->beta, gamma = p->gamma;
+    const float c = 0.79788456080286536f, k = 0.044715f;
+
+    switch (kind) {
+    case AG_RELU: AG_LOOP(vm_sel(a > 0.0f, 1.0f, 0.0f));
+    case AG_LEAKY: AG_LOOP(vm_sel(a < 0.0f, alpha, 1.0f));
+    case AG_SIGMOID: AG_LOOP(yv * (1.0f - yv));
+    case AG_TANH: AG_LOOP(1.0f - yv * yv);
+    case AG_HSIG: AG_LOOP(alpha * vm_inside(alpha * a + beta, 0.0f, 1.0f));
+    case AG_HSWISH:
+        AG_LOOP(vm_clampf(alpha * a + beta, 0.0f, 1.0f) +
+                alpha * a * vm_inside(alpha * a + beta, 0.0f, 1.0f));
+    case AG_GELU:
+        /* Phi(x) + x phi(x) */
+        AG_LOOP(0.5f * (1.0f + vm_erff(a * 0.70710678118654752f)) +
+                a * 0.39894228040143268f * vm_expf(-0.5f * a * a));
+    case AG_GELU_TANH:
+        /* 0.5 (1 + t) + 0.5 x (1 - t^2) c (1 + 3 k x^2), t = tanh(c (x + k x^3)) */
+        for (int64_t i = 0; i < n; i++) {
+            const float a = x[i];
+            const float t = vm_tanhf(c * (a + k * a * a * a));
+            dx[i] = g[i] * (0.5f * (1.0f + t) + 0.5f * a * (1.0f - t * t) * c * (1.0f + 3.0f * k * a * a));
+        }
+        break;
+    case AG_ELU: AG_LOOP(vm_sel(a < 0.0f, alpha * vm_expf(a), 1.0f));
+    case AG_SELU: AG_LOOP(vm_sel(a <= 0.0f, gamma * alpha * vm_expf(a), gamma));
+    case AG_CELU: AG_LOOP(vm_sel(a < 0.0f, vm_expf(a / alpha), 1.0f));
+    case AG_SOFTPLUS: AG_LOOP(vm_sigmoidf(a));
+    case AG_SOFTSIGN: AG_LOOP(1.0f / ((1.0f + fabsf(a)) * (1.0f + fabsf(a))));
+    case AG_THRESH: AG_LOOP(vm_sel(a > alpha, 1.0f, 0.0f));
+    default:
+        break;
+    }
+}
+
+static pare_status act_backward(pare_op_ctx *ctx, act_attr_fn attrs, int kind)
+{
+    const pare_tensor *x = ctx->in[0];
+    act_args args;
+    const act_op *op;
+    pare_status rc;
+
+    if (!ctx->din[0])
+        return PARE_OK;
+    if (x->dtype != PARE_F32)
+        return ew_bad_dtype(ctx, "backward", x->dtype);
+    rc = attrs(ctx, &args, &op);
+    if (rc != PARE_OK)
+        return rc;
+    if (!ctx->dout[0]) {
+        act_zero_grads(ctx);
+        return PARE_OK;
+    }
+    if (op == &op_gelu_tanh)
+        kind = AG_GELU_TANH;
+    act_grad_run(kind, &args, pare_tensor_numel(x), x->data, ctx->out[0]->data,
+                 ctx->dout[0]->data, ctx->din[0]->data);
+    return PARE_OK;
+}
+
+#define ACT_BACKWARD(name, kind)                                                 \
+    static pare_status name##_backward(pare_op_ctx *ctx) { return act_backward(ctx, name##_attrs, kind); }
+ACT_BACKWARD(relu, AG_RELU)
+ACT_BACKWARD(leaky_relu, AG_LEAKY)
+ACT_BACKWARD(sigmoid, AG_SIGMOID)
+ACT_BACKWARD(tanh, AG_TANH)
+ACT_BACKWARD(hard_sigmoid, AG_HSIG)
+ACT_BACKWARD(hard_swish, AG_HSWISH)
+ACT_BACKWARD(gelu, AG_GELU)
+ACT_BACKWARD(elu, AG_ELU)
+ACT_BACKWARD(selu, AG_SELU)
+ACT_BACKWARD(celu, AG_CELU)
+ACT_BACKWARD(softplus, AG_SOFTPLUS)
+ACT_BACKWARD(softsign, AG_SOFTSIGN)
+ACT_BACKWARD(thresholded_relu, AG_THRESH)
+
+/* PRelu: dx = g (x >= 0) or g slope (x < 0); dslope = g x where x < 0,
+ * summed to the slope's shape (through scratch when it broadcasts). */
+static void prelu_grad_row(const void *arg, int64_t n, const void *const *in, const int64_t *s,
+                           void *out)
+{
+    const float *x = in[0], *sl = in[1], *g = in[2];
+    const int which = *(const int *)arg;
+    float *o = out;
+
+    if (which == 0) {
+        for (int64_t i = 0; i < n; i++)
+            o[i] = x[i] < 0.0f ? g[i] * sl[i * s[1]] : g[i];
+    } else {
+        for (int64_t i = 0; i < n; i++)
+            o[i] = x[i] < 0.0f ? g[i] * x[i] : 0.0f;
+    }
+}
+
+static pare_status prelu_backward(pare_op_ctx *ctx)
+{
+    const pare_tensor *x = ctx->in[0];
+    pare_tensor sv;
+    const pare_tensor *ins[3] = { x, &sv, x };
+
+    if (!ctx->din[0] && !ctx->din[1])
+        return PARE_OK;
+    if (x->dtype != PARE_F32)
+        return ew_bad_dtype(ctx, "backward", x->dtype);
+    if (!ctx->dout[0]) {
+        act_zero_grads(ctx);
+        return PARE_OK;
+    }
+    prelu_slope_view(ctx, &sv);
+    for (int w = 0; w < 2; w++) {
+        const void *ptr[3] = { x->data, ctx->in[1]->data, ctx->dout[0]->data };
+        size_t esz[3] = { 4, 4, 4 };
+        const pare_tensor *t = w == 0 ? x : &sv;
+        bcast_plan p;
+        float *full;
+
+        if (!ctx->din[w])
+            continue;
+        full = pare_tensor_numel(t) == pare_tensor_numel(x) ? ctx->din[w]->data : ctx->scratch;
+        bcast_plan_tensors(&p, 3, ins, x);
+        bcast_run(&p, prelu_grad_row, &w, ptr, esz, full, 4, ew_threads(ctx, p.numel));
+        bcast_reduce_grad(full, x->ndim, x->dims, ctx->din[w]->data, t->ndim, t->dims);
+    }
+    return PARE_OK;
+}
+
+static size_t prelu_bscratch(const pare_op_ctx *ctx)
+{
+    return (size_t)pare_tensor_numel(ctx->in[0]) * sizeof(float);
+}
+
+/* Clip: dx = g on [min, max], 0 outside; the optional min / max inputs
+ * (opset >= 11) get the sum of g where x is below / above them. */
+static pare_status clip_backward(pare_op_ctx *ctx)
+{
+    const pare_tensor *x = ctx->in[0];
+    float lim[2];
+    const float *xv = x->data, *g;
+    float *dx;
+    double dmin = 0.0, dmax = 0.0;
+    int64_t n = pare_tensor_numel(x);
+
+    if (x->dtype != PARE_F32)
+        return ew_bad_dtype(ctx, "backward", x->dtype);
+    if (!ctx->dout[0]) {
+        act_zero_grads(ctx);
+        return PARE_OK;
+    }
+    clip_limits(ctx, lim);
+    g = ctx->dout[0]->data;
+    dx = ctx->din[0] ? ctx->din[0]->data : NULL;
+    for (int64_t i = 0; i < n; i++) {
+        const float a = xv[i];
+        const bool lo = a < lim[0], hi = !lo && a > lim[1];
+        if (dx)
+            dx[i] = lo || hi ? 0.0f : g[i];
+        dmin += lo ? g[i] : 0.0f;
+        dmax += hi ? g[i] : 0.0f;
+    }
+    if (ctx->n_in > 1 && ctx->in[1] && ctx->din[1])
+        pare_tensor_f32(ctx->din[1])[0] = (float)dmin;
+    if (ctx->n_in > 2 && ctx->in[2] && ctx->din[2])
+        pare_tensor_f32(ctx->din[2])[0] = (float)dmax;
+    return PARE_OK;
+}
+
+/* Softmax: dx = y (g - sum(g y)); LogSoftmax: dx = g - exp(y) sum(g), the
+ * sums along the normalized axis (either opset form, via softmax_shape). */
+static pare_status softmax_backward_run(pare_op_ctx *ctx, bool log_out)
+{
+    softmax_shape sh;
+    const float *y, *g;
+    float *dx;
+    pare_status rc;
+
+    if (!ctx->din[0])
+        return PARE_OK;
+    if (ctx->in[0]->dtype != PARE_F32)
+        return ew_bad_dtype(ctx, "backward", ctx->in[0]->dtype);
+    rc = softmax_shape_of(ctx, &sh);
+    if (rc != PARE_OK)
+        return rc;
+    if (!ctx->dout[0]) {
+        act_zero_grads(ctx);
+        return PARE_OK;
+    }
+    y = ctx->out[0]->data;
+    g = ctx->dout[0]->data;
+    dx = ctx->din[0]->data;
+    for (int64_t o = 0; o < sh.outer; o++)
+        for (int64_t c = 0; c < sh.inner; c++) {
+            const int64_t base = o * sh.n * sh.inner + c, st = sh.inner;
+            double s = 0.0;
+            if (log_out) {
+                for (int64_t j = 0; j < sh.n; j++)
+                    s += g[base + j * st];
+                for (int64_t j = 0; j < sh.n; j++)
+                    dx[base + j * st] = g[base + j * st] - expf(y[base + j * st]) * (float)s;
+            } else {
+                for (int64_t j = 0; j < sh.n; j++)
+                    s += (double)g[base + j * st] * y[base + j * st];
+                for (int64_t j = 0; j < sh.n; j++)
+                    dx[base + j * st] = y[base + j * st] * (g[base + j * st] - (float)s);
+            }
+        }
+    return PARE_OK;
+}
+
+static pare_status softmax_backward(pare_op_ctx *ctx) { return softmax_backward_run(ctx, false); }
+static pare_status log_softmax_backward(pare_op_ctx *ctx) { return softmax_backward_run(ctx, true); }
+
 /* ---- table ---- */
 
 #define ROW(op, since_, until_, fn, notes_)                                      \
@@ -623,33 +868,47 @@ static double softmax_flops(const pare_op_ctx *ctx)
 #define ROW_F(op, since_, until_, fn, flops_, notes_)                            \
     { .domain = "", .op_type = op, .since = since_, .until = until_,             \
       .infer = fn##_infer, .forward = fn##_forward, .flops = flops_, .notes = notes_ }
+#define ROW_B(op, since_, until_, fn, notes_)                                    \
+    { .domain = "", .op_type = op, .since = since_, .until = until_,             \
+      .infer = fn##_infer, .forward = fn##_forward, .backward = fn##_backward,   \
+      .flops = ew_flops_out, .notes = notes_ }
 
 const pare_op_def ops_activation[] = {
-    ROW("Relu", 6, 0, relu, "float32, float64, int8-int64"),
-    ROW("Clip", 6, 10, clip, "min/max attributes; float32, float64"),
-    ROW("Clip", 11, 11, clip, "min/max optional scalar inputs; float32, float64"),
-    ROW("Clip", 12, 0, clip, "min/max optional scalar inputs; all numeric dtypes"),
-    ROW("LeakyRelu", 6, 0, leaky_relu, "float32"),
-    ROW("PRelu", 6, 6, prelu, "slope scalar or one value per channel (dim 1); float32"),
-    ROW("PRelu", 7, 0, prelu, "slope broadcasts unidirectionally; float32"),
-    ROW("Sigmoid", 6, 0, sigmoid, "float32"),
-    ROW("Tanh", 6, 0, tanh, "float32"),
-    ROW("HardSigmoid", 6, 0, hard_sigmoid, "float32"),
-    ROW("HardSwish", 14, 0, hard_swish, "float32"),
-    ROW("Gelu", 20, 0, gelu, "approximate 'none' (erf) or 'tanh'; float32"),
-    ROW("Elu", 6, 0, elu, "float32"),
-    ROW("Selu", 6, 0, selu, "float32"),
-    ROW("Celu", 12, 0, celu, "float32"),
-    ROW("Softplus", 1, 0, softplus, "float32"),
-    ROW("Softsign", 1, 0, softsign, "float32"),
-    ROW("ThresholdedRelu", 10, 0, thresholded_relu, "float32"),
+    ROW_B("Relu", 6, 0, relu, "float32, float64, int8-int64"),
+    ROW_B("Clip", 6, 10, clip, "min/max attributes; float32, float64"),
+    ROW_B("Clip", 11, 11, clip, "min/max optional scalar inputs; float32, float64"),
+    ROW_B("Clip", 12, 0, clip, "min/max optional scalar inputs; all numeric dtypes"),
+    ROW_B("LeakyRelu", 6, 0, leaky_relu, "float32"),
+    { .domain = "", .op_type = "PRelu", .since = 6, .until = 6, .infer = prelu_infer,
+      .forward = prelu_forward, .backward = prelu_backward, .backward_scratch = prelu_bscratch,
+      .flops = ew_flops_out, .notes = "slope scalar or one value per channel (dim 1); float32" },
+    { .domain = "", .op_type = "PRelu", .since = 7, .until = 0, .infer = prelu_infer,
+      .forward = prelu_forward, .backward = prelu_backward, .backward_scratch = prelu_bscratch,
+      .flops = ew_flops_out, .notes = "slope broadcasts unidirectionally; float32" },
+    ROW_B("Sigmoid", 6, 0, sigmoid, "float32"),
+    ROW_B("Tanh", 6, 0, tanh, "float32"),
+    ROW_B("HardSigmoid", 6, 0, hard_sigmoid, "float32"),
+    ROW_B("HardSwish", 14, 0, hard_swish, "float32"),
+    ROW_B("Gelu", 20, 0, gelu, "approximate 'none' (erf) or 'tanh'; float32"),
+    ROW_B("Elu", 6, 0, elu, "float32"),
+    ROW_B("Selu", 6, 0, selu, "float32"),
+    ROW_B("Celu", 12, 0, celu, "float32"),
+    ROW_B("Softplus", 1, 0, softplus, "float32"),
+    ROW_B("Softsign", 1, 0, softsign, "float32"),
+    ROW_B("ThresholdedRelu", 10, 0, thresholded_relu, "float32"),
     ROW("Mish", 18, 0, mish, "float32"),
-    ROW_F("Softmax", 1, 12, softmax, softmax_flops,
-          "input coerced to 2-D at axis (default 1); float32"),
-    ROW_F("Softmax", 13, 0, softmax, softmax_flops, "along axis (default -1); float32"),
-    ROW_F("LogSoftmax", 1, 12, log_softmax, softmax_flops,
-          "input coerced to 2-D at axis (default 1); float32"),
-    ROW_F("LogSoftmax", 13, 0, log_softmax, softmax_flops, "along axis (default -1); float32"),
+    { .domain = "", .op_type = "Softmax", .since = 1, .until = 12, .infer = softmax_infer,
+      .forward = softmax_forward, .backward = softmax_backward, .flops = softmax_flops,
+      .notes = "input coerced to 2-D at axis (default 1); float32" },
+    { .domain = "", .op_type = "Softmax", .since = 13, .until = 0, .infer = softmax_infer,
+      .forward = softmax_forward, .backward = softmax_backward, .flops = softmax_flops,
+      .notes = "along axis (default -1); float32" },
+    { .domain = "", .op_type = "LogSoftmax", .since = 1, .until = 12, .infer = log_softmax_infer,
+      .forward = log_softmax_forward, .backward = log_softmax_backward, .flops = softmax_flops,
+      .notes = "input coerced to 2-D at axis (default 1); float32" },
+    { .domain = "", .op_type = "LogSoftmax", .since = 13, .until = 0, .infer = log_softmax_infer,
+      .forward = log_softmax_forward, .backward = log_softmax_backward, .flops = softmax_flops,
+      .notes = "along axis (default -1); float32" },
     ROW("Hardmax", 1, 12, hardmax, "input coerced to 2-D at axis (default 1); float32"),
     ROW("Hardmax", 13, 0, hardmax, "along axis (default -1); float32"),
     { .op_type = NULL },

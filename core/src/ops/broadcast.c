@@ -171,6 +171,40 @@ void bcast_run(const bcast_plan *p, bcast_row_fn fn, const void *arg,
     }
 }
 
+void bcast_reduce_grad(const float *g, int out_ndim, const int64_t *out_dims, float *din,
+                       int in_ndim, const int64_t *in_dims)
+{
+    bcast_plan p;
+    bcast_cursor c;
+    const int64_t n_in = pare_shape_numel(in_ndim, in_dims);
+    const int64_t n_out = pare_shape_numel(out_ndim, out_dims);
+    int64_t s;
+
+    if (n_in == n_out) {
+        if (g != din && n_in > 0)
+            memcpy(din, g, (size_t)n_in * sizeof(float));
+        return;
+    }
+    memset(din, 0, (size_t)n_in * sizeof(float));
+    if (n_out == 0)
+        return;
+    bcast_plan_init(&p, 1, &in_ndim, &in_dims, out_ndim, out_dims);
+    s = p.strides[0][p.ndim - 1];
+    cursor_seek(&p, &c, 0);
+    for (int64_t row = 0; row < p.rows; row++) {
+        const float *gr = g + row * p.inner;
+        float *d = din + c.off[0];
+        if (s) {
+            for (int64_t i = 0; i < p.inner; i++)
+                d[i] += gr[i];
+        } else {
+            d[0] += vm_sum_f32(gr, p.inner);
+        }
+        if (row + 1 < p.rows)
+            cursor_next(&p, &c);
+    }
+}
+
 pare_status ew_check_inputs(pare_op_ctx *ctx, int min, int max)
 {
     if (ctx->n_in < min || (max >= 0 && ctx->n_in > max)) {

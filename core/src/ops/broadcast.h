@@ -59,6 +59,15 @@ void bcast_run(const bcast_plan *p, bcast_row_fn fn, const void *arg,
                const void *const *in, const size_t *in_esz, void *out, size_t out_esz,
                int n_threads);
 
+/* Backward of a broadcast: din (in_ndim, in_dims) = g (out_ndim, out_dims)
+ * summed over the dims where the input was broadcast, so a broadcast input
+ * gets its gradient in its own shape. OVERWRITES din; when the two shapes
+ * hold the same number of elements this is a copy (g == din is allowed then,
+ * otherwise they must not overlap). The input shape must broadcast to the
+ * output shape. float32. */
+void bcast_reduce_grad(const float *g, int out_ndim, const int64_t *out_dims, float *din,
+                       int in_ndim, const int64_t *in_dims);
+
 /* Threads to use for `work` elements of cheap element-wise work. */
 static inline int ew_threads(const pare_op_ctx *ctx, int64_t work) { return work > EW_PAR_THRESHOLD && ctx->n_threads > 1 ? ctx->n_threads : 1; }
 

@@ -931,31 +931,387 @@ VAR_OP(vmax, max_fns, false)
 VAR_OP(vmin, min_fns, false)
 VAR_OP(vmean, add_fns, true)
 
+/* ---- backward (float32) ----
+ *
+ * Every kernel OVERWRITES the non-NULL din entries; a NULL dout means no
+ * gradient flows, so din is zeroed. Broadcast inputs: the per-element
+ * gradient is formed in output shape (in din directly when the sizes agree,
+ * else in scratch) and summed back to the input's shape by
+ * bcast_reduce_grad. */
+
+static void zero_grads(pare_op_ctx *ctx)
+{
+    for (int i = 0; i < ctx->n_in; i++)
+        if (ctx->din[i] && ctx->din[i]->data)
+            memset(ctx->din[i]->data, 0, pare_tensor_nbytes(ctx->din[i]));
+}
+
+static bool needs_grad(const pare_op_ctx *ctx, int i)
+{
+    return i < ctx->n_in && ctx->din[i] && ctx->in[i] && ctx->in[i]->dtype == PARE_F32;
+}
+
+static size_t out_f32_bytes(const pare_op_ctx *ctx)
+{
+    return ((size_t)pare_tensor_numel(ctx->out[0]) * sizeof(float) + 63) & ~(size_t)63;
+}
+
+enum bin_grad { BG_ADD, BG_SUB, BG_MUL, BG_DIV, BG_POW };
+
+typedef struct bin_grad_arg {
+    int op;
+    int which;   /* 0: d/da, 1: d/db */
+} bin_grad_arg;
+
+/* in: a, b (strides 0 or 1), g (output-shaped, stride 1); out: per-element
+ * gradient w.r.t. input `which`. */
+static void bin_grad_row(const void *arg, int64_t n, const void *const *in, const int64_t *s,
+                         void *out)
+{
+    const bin_grad_arg *ga = arg;
+    const float *a = in[0], *b = in[1], *g = in[2];
+    const int64_t sa = s[0], sb = s[1];
+    float *o = out;
+
+    switch (ga->op * 2 + ga->which) {
+    case BG_ADD * 2: case BG_ADD * 2 + 1: case BG_SUB * 2:
+        memcpy(o, g, (size_t)n * sizeof(float));
+        break;
+    case BG_SUB * 2 + 1:
+        for (int64_t i = 0; i < n; i++)
+            o[i] = -g[i];
+        break;
+    case BG_MUL * 2:
+        for (int64_t i = 0; i < n; i++)
+            o[i] = g[i] * b[i * sb];
+        break;
+    case BG_MUL * 2 + 1:
+        for (int64_t i = 0; i < n; i++)
+            o[i] = g[i] * a[i * sa];
+        break;
+    case BG_DIV * 2:
+        for (int64_t i = 0; i < n; i++)
+            o[i] = g[i] / b[i * sb];
+        break;
+    case BG_DIV * 2 + 1:
+        for (int64_t i = 0; i < n; i++) {
+            const float bv = b[i * sb];
+            o[i] = -g[i] * a[i * sa] / (bv * bv);
+        }
+        break;
+    case BG_POW * 2:
+        /* d(a^b)/da = b a^(b-1) */
+        for (int64_t i = 0; i < n; i++) {
+            const float av = a[i * sa], bv = b[i * sb];
+            o[i] = bv == 0.0f ? 0.0f : g[i] * bv * powf(av, bv - 1.0f);
+        }
+        break;
+    case BG_POW * 2 + 1:
+        /* d(a^b)/db = a^b ln a; taken as 0 where a <= 0 (undefined there) */
+        for (int64_t i = 0; i < n; i++) {
+            const float av = a[i * sa], bv = b[i * sb];
+            o[i] = av > 0.0f ? g[i] * powf(av, bv) * logf(av) : 0.0f;
+        }
+        break;
+    default:
+        break;
+    }
+}
+
+static pare_status binary_backward(pare_op_ctx *ctx, int op)
+{
+    const pare_tensor *a = ctx->in[0], *y = ctx->out[0], *g = ctx->dout[0];
+    pare_tensor b;
+    float *scratch = ctx->scratch;
+    pare_status rc;
+
+    if (!ctx->din[0] && !ctx->din[1])
+        return PARE_OK;
+    if (a->dtype != PARE_F32)
+        return ew_bad_dtype(ctx, "backward", a->dtype);
+    rc = binary_b_view(ctx, &b);
+    if (rc != PARE_OK)
+        return rc;
+    if (!g) {
+        zero_grads(ctx);
+        return PARE_OK;
+    }
+    if (b.dtype != PARE_F32) {
+        /* Pow with a non-float exponent: a float copy after the gradient buffer */
+        float *e = (float *)((char *)ctx->scratch + out_f32_bytes(ctx));
+        convert_to_float(ctx->in[1], PARE_F32, e);
+        b.dtype = PARE_F32;
+        b.data = e;
+    }
+    for (int w = 0; w < 2; w++) {
+        const pare_tensor *target = w == 0 ? a : &b;
+        const pare_tensor *ins[3] = { a, &b, y };
+        const void *ptr[3] = { a->data, b.data, g->data };
+        size_t esz[3] = { 4, 4, 4 };
+        bin_grad_arg ga = { op, w };
+        bcast_plan p;
+        float *full;
+
+        if (!ctx->din[w])
+            continue;
+        if (!needs_grad(ctx, w)) {
+            /* integer exponent: no gradient */
+            memset(ctx->din[w]->data, 0, pare_tensor_nbytes(ctx->din[w]));
+            continue;
+        }
+        full = pare_tensor_numel(target) == pare_tensor_numel(y) ? ctx->din[w]->data : scratch;
+        bcast_plan_tensors(&p, 3, ins, y);
+        bcast_run(&p, bin_grad_row, &ga, ptr, esz, full, 4, ew_threads(ctx, p.numel));
+        bcast_reduce_grad(full, y->ndim, y->dims, ctx->din[w]->data, target->ndim, target->dims);
+    }
+    return PARE_OK;
+}
+
+static size_t binary_bscratch(const pare_op_ctx *ctx)
+{
+    size_t n = out_f32_bytes(ctx);
+    if (ctx->n_in > 1 && ctx->in[1] && ctx->in[1]->dtype != PARE_F32)
+        n += (size_t)pare_tensor_numel(ctx->in[1]) * sizeof(float);
+    return n;
+}
+
+static pare_status add_backward(pare_op_ctx *ctx) { return binary_backward(ctx, BG_ADD); }
+static pare_status sub_backward(pare_op_ctx *ctx) { return binary_backward(ctx, BG_SUB); }
+static pare_status mul_backward(pare_op_ctx *ctx) { return binary_backward(ctx, BG_MUL); }
+static pare_status div_backward(pare_op_ctx *ctx) { return binary_backward(ctx, BG_DIV); }
+static pare_status pow_backward(pare_op_ctx *ctx) { return binary_backward(ctx, BG_POW); }
+#define add_bscratch binary_bscratch
+#define sub_bscratch binary_bscratch
+#define mul_bscratch binary_bscratch
+#define div_bscratch binary_bscratch
+#define pow_bscratch binary_bscratch
+
+/* Unary: dx = g * f'(x) from x and y = f(x). */
+enum un_grad { UG_SQRT, UG_EXP, UG_LOG, UG_NEG, UG_ABS, UG_RECIP, UG_ERF };
+
+#define UG_LOOP(EXPR)                                                            \
+    for (int64_t i = 0; i < n; i++) {                                            \
+        const float xv = x[i], yv = y[i];                                        \
+        (void)xv;                                                                \
+        (void)yv;                                                                \
+        dx[i] = g[i] * (EXPR);                                                   \
+    }                                                                            \
+    break
+
+static pare_status unary_backward(pare_op_ctx *ctx, int kind)
+{
+    const pare_tensor *xt = ctx->in[0];
+    const float *x = xt->data, *y = ctx->out[0]->data, *g;
+    float *dx;
+    int64_t n = pare_tensor_numel(xt);
+
+    if (!ctx->din[0])
+        return PARE_OK;
+    if (xt->dtype != PARE_F32)
+        return ew_bad_dtype(ctx, "backward", xt->dtype);
+    if (!ctx->dout[0]) {
+        zero_grads(ctx);
+        return PARE_OK;
+    }
+    g = ctx->dout[0]->data;
+    dx = ctx->din[0]->data;
+    switch (kind) {
+    case UG_SQRT: UG_LOOP(0.5f / yv);
+    case UG_EXP: UG_LOOP(yv);
+    case UG_LOG: UG_LOOP(1.0f / xv);
+    case UG_NEG: UG_LOOP(-1.0f);
+    case UG_ABS: UG_LOOP(xv > 0.0f ? 1.0f : xv < 0.0f ? -1.0f : 0.0f);
+    case UG_RECIP: UG_LOOP(-(yv * yv));
+    case UG_ERF: UG_LOOP(1.12837916709551257f * vm_expf(-xv * xv));
+    default:
+        break;
+    }
+    return PARE_OK;
+}
+
+static pare_status sqrt_backward(pare_op_ctx *ctx) { return unary_backward(ctx, UG_SQRT); }
+static pare_status exp_backward(pare_op_ctx *ctx) { return unary_backward(ctx, UG_EXP); }
+static pare_status log_backward(pare_op_ctx *ctx) { return unary_backward(ctx, UG_LOG); }
+static pare_status neg_backward(pare_op_ctx *ctx) { return unary_backward(ctx, UG_NEG); }
+static pare_status abs_backward(pare_op_ctx *ctx) { return unary_backward(ctx, UG_ABS); }
+static pare_status reciprocal_backward(pare_op_ctx *ctx) { return unary_backward(ctx, UG_RECIP); }
+static pare_status erf_backward(pare_op_ctx *ctx) { return unary_backward(ctx, UG_ERF); }
+#define sqrt_bscratch NULL
+#define exp_bscratch NULL
+#define log_bscratch NULL
+#define neg_bscratch NULL
+#define abs_bscratch NULL
+#define reciprocal_bscratch NULL
+#define erf_bscratch NULL
+
+/* Where: dX = g where the condition holds, dY = g where it does not, each
+ * summed to its own shape. */
+static void where_grad_row(const void *arg, int64_t n, const void *const *in, const int64_t *s,
+                           void *out)
+{
+    const uint8_t *c = in[0];
+    const float *g = in[1];
+    const uint8_t want = *(const uint8_t *)arg;
+    float *o = out;
+
+    for (int64_t i = 0; i < n; i++)
+        o[i] = (c[i * s[0]] != 0) == want ? g[i] : 0.0f;
+}
+
+static pare_status where_backward(pare_op_ctx *ctx)
+{
+    const pare_tensor *y = ctx->out[0];
+
+    if (!ctx->din[1] && !ctx->din[2])
+        return PARE_OK;
+    if (ctx->in[1]->dtype != PARE_F32)
+        return ew_bad_dtype(ctx, "backward", ctx->in[1]->dtype);
+    if (!ctx->dout[0]) {
+        zero_grads(ctx);
+        return PARE_OK;
+    }
+    for (int w = 1; w <= 2; w++) {
+        const pare_tensor *t = ctx->in[w];
+        const pare_tensor *ins[2] = { ctx->in[0], y };
+        const void *ptr[2] = { ctx->in[0]->data, ctx->dout[0]->data };
+        size_t esz[2] = { 1, 4 };
+        uint8_t want = w == 1;
+        bcast_plan p;
+        float *full;
+
+        if (!needs_grad(ctx, w))
+            continue;
+        full = pare_tensor_numel(t) == pare_tensor_numel(y) ? ctx->din[w]->data : ctx->scratch;
+        bcast_plan_tensors(&p, 2, ins, y);
+        bcast_run(&p, where_grad_row, &want, ptr, esz, full, 4, ew_threads(ctx, p.numel));
+        bcast_reduce_grad(full, y->ndim, y->dims, ctx->din[w]->data, t->ndim, t->dims);
+    }
+    return PARE_OK;
+}
+#define where_bscratch out_f32_bytes
+
+/* Expand: the gradient summed back to the input's shape. */
+static pare_status expand_backward(pare_op_ctx *ctx)
+{
+    const pare_tensor *x = ctx->in[0], *y = ctx->out[0];
+
+    if (!ctx->din[0])
+        return PARE_OK;
+    if (x->dtype != PARE_F32)
+        return ew_bad_dtype(ctx, "backward", x->dtype);
+    if (!ctx->dout[0]) {
+        zero_grads(ctx);
+        return PARE_OK;
+    }
+    bcast_reduce_grad(ctx->dout[0]->data, y->ndim, y->dims, ctx->din[0]->data, x->ndim, x->dims);
+    return PARE_OK;
+}
+#define expand_bscratch NULL
+
+/* Sum and Mean: every input gets g (/ n for Mean) summed to its shape. */
+static pare_status vsum_backward_impl(pare_op_ctx *ctx, bool mean)
+{
+    const pare_tensor *y = ctx->out[0];
+
+    if (y->dtype != PARE_F32)
+        return ew_bad_dtype(ctx, "backward", y->dtype);
+    if (!ctx->dout[0]) {
+        zero_grads(ctx);
+        return PARE_OK;
+    }
+    for (int i = 0; i < ctx->n_in; i++) {
+        const pare_tensor *t = ctx->in[i];
+        float *d;
+        if (!ctx->din[i])
+            continue;
+        d = ctx->din[i]->data;
+        bcast_reduce_grad(ctx->dout[0]->data, y->ndim, y->dims, d, t->ndim, t->dims);
+        if (mean) {
+            const float inv = 1.0f / (float)ctx->n_in;
+            for (int64_t k = 0; k < pare_tensor_numel(t); k++)
+                d[k] *= inv;
+        }
+    }
+    return PARE_OK;
+}
+
+static pare_status vsum_backward(pare_op_ctx *ctx) { return vsum_backward_impl(ctx, false); }
+static pare_status vmean_backward(pare_op_ctx *ctx) { return vsum_backward_impl(ctx, true); }
+#define vsum_bscratch NULL
+#define vmean_bscratch NULL
+
+/* Max and Min: at each output element the gradient goes to the first input
+ * (in input order) equal to the result; the others get 0 there.
+ * Scratch: rem (gradient not yet given), xb (input i broadcast), full. */
+static pare_status vext_backward(pare_op_ctx *ctx)
+{
+    const pare_tensor *y = ctx->out[0];
+    const int64_t n = pare_tensor_numel(y);
+    const size_t blk = out_f32_bytes(ctx);
+    float *rem = ctx->scratch;
+    float *xb = (float *)((char *)ctx->scratch + blk);
+    float *full = (float *)((char *)ctx->scratch + 2 * blk);
+    const float *yv = y->data;
+
+    if (y->dtype != PARE_F32)
+        return ew_bad_dtype(ctx, "backward", y->dtype);
+    if (!ctx->dout[0]) {
+        zero_grads(ctx);
+        return PARE_OK;
+    }
+    memcpy(rem, ctx->dout[0]->data, (size_t)n * sizeof(float));
+    for (int i = 0; i < ctx->n_in; i++) {
+        const pare_tensor *t = ctx->in[i];
+        pare_tensor xbt = *y;
+        xbt.data = xb;
+        xbt.owns_data = false;
+        broadcast_copy(ctx, t, &xbt);
+        for (int64_t k = 0; k < n; k++) {
+            const bool hit = xb[k] == yv[k];
+            full[k] = hit ? rem[k] : 0.0f;
+            rem[k] = hit ? 0.0f : rem[k];
+        }
+        if (ctx->din[i])
+            bcast_reduce_grad(full, y->ndim, y->dims, ctx->din[i]->data, t->ndim, t->dims);
+    }
+    return PARE_OK;
+}
+#define vmax_backward vext_backward
+#define vmin_backward vext_backward
+static size_t vext_bscratch(const pare_op_ctx *ctx) { return 3 * out_f32_bytes(ctx); }
+#define vmax_bscratch vext_bscratch
+#define vmin_bscratch vext_bscratch
+
 /* ---- table ---- */
 
 #define ROW(op, since_, until_, fn, notes_)                                      \
     { .domain = "", .op_type = op, .since = since_, .until = until_,             \
       .infer = fn##_infer, .forward = fn##_forward, .flops = ew_flops_out, .notes = notes_ }
+/* A row with backward (float32) and its extra workspace. */
+#define ROW_B(op, since_, until_, fn, notes_)                                    \
+    { .domain = "", .op_type = op, .since = since_, .until = until_,             \
+      .infer = fn##_infer, .forward = fn##_forward, .backward = fn##_backward,   \
+      .backward_scratch = fn##_bscratch, .flops = ew_flops_out, .notes = notes_ }
 
 #define LEGACY "broadcast/axis attributes (B aligned at axis, or equal shapes)"
 const pare_op_def ops_elementwise[] = {
-    ROW("Add", 1, 6, add, LEGACY),
-    ROW("Add", 7, 0, add, "numpy broadcasting; all numeric dtypes"),
-    ROW("Sub", 1, 6, sub, LEGACY),
-    ROW("Sub", 7, 0, sub, "numpy broadcasting; all numeric dtypes"),
-    ROW("Mul", 1, 6, mul, LEGACY),
-    ROW("Mul", 7, 0, mul, "numpy broadcasting; all numeric dtypes"),
-    ROW("Div", 1, 6, div, LEGACY),
-    ROW("Div", 7, 0, div, "integer division truncates; integer division by zero gives 0"),
-    ROW("Pow", 1, 6, pow, LEGACY),
-    ROW("Pow", 7, 0, pow, "base float32/float64/int32/int64; exponent any numeric dtype"),
-    ROW("Sqrt", 6, 0, sqrt, "float32, float64"),
-    ROW("Exp", 6, 0, exp, "float32, float64"),
-    ROW("Log", 6, 0, log, "float32, float64"),
-    ROW("Neg", 6, 0, neg, "float and signed integer dtypes"),
-    ROW("Abs", 6, 0, abs, "all numeric dtypes"),
-    ROW("Reciprocal", 6, 0, reciprocal, "float32, float64"),
-    ROW("Erf", 9, 0, erf, "float32, float64"),
+    ROW_B("Add", 1, 6, add, LEGACY),
+    ROW_B("Add", 7, 0, add, "numpy broadcasting; all numeric dtypes"),
+    ROW_B("Sub", 1, 6, sub, LEGACY),
+    ROW_B("Sub", 7, 0, sub, "numpy broadcasting; all numeric dtypes"),
+    ROW_B("Mul", 1, 6, mul, LEGACY),
+    ROW_B("Mul", 7, 0, mul, "numpy broadcasting; all numeric dtypes"),
+    ROW_B("Div", 1, 6, div, LEGACY),
+    ROW_B("Div", 7, 0, div, "integer division truncates; integer division by zero gives 0"),
+    ROW_B("Pow", 1, 6, pow, LEGACY),
+    ROW_B("Pow", 7, 0, pow, "base float32/float64/int32/int64; exponent any numeric dtype; exponent gradient 0 where base <= 0"),
+    ROW_B("Sqrt", 6, 0, sqrt, "float32, float64"),
+    ROW_B("Exp", 6, 0, exp, "float32, float64"),
+    ROW_B("Log", 6, 0, log, "float32, float64"),
+    ROW_B("Neg", 6, 0, neg, "float and signed integer dtypes"),
+    ROW_B("Abs", 6, 0, abs, "all numeric dtypes"),
+    ROW_B("Reciprocal", 6, 0, reciprocal, "float32, float64"),
+    ROW_B("Erf", 9, 0, erf, "float32, float64"),
     ROW("Floor", 6, 0, floor, "float32, float64"),
     ROW("Ceil", 6, 0, ceil, "float32, float64"),
     ROW("Round", 11, 0, round, "round half to even; float32, float64"),
@@ -984,11 +1340,11 @@ const pare_op_def ops_elementwise[] = {
     ROW("And", 7, 0, and, NULL),
     ROW("Or", 7, 0, or, NULL),
     ROW("Xor", 7, 0, xor, NULL),
-    ROW("Where", 9, 0, where, "any fixed-size dtype"),
-    ROW("Expand", 8, 0, expand, "shape must be known when the plan is built"),
-    ROW("Sum", 6, 0, vsum, "numpy broadcasting (also accepted before opset 8)"),
-    ROW("Max", 6, 0, vmax, "NaN propagates"),
-    ROW("Min", 6, 0, vmin, "NaN propagates"),
-    ROW("Mean", 6, 0, vmean, "float32, float64"),
+    ROW_B("Where", 9, 0, where, "any fixed-size dtype"),
+    ROW_B("Expand", 8, 0, expand, "shape must be known when the plan is built"),
+    ROW_B("Sum", 6, 0, vsum, "numpy broadcasting (also accepted before opset 8)"),
+    ROW_B("Max", 6, 0, vmax, "NaN propagates; gradient to the first input equal to the result"),
+    ROW_B("Min", 6, 0, vmin, "NaN propagates; gradient to the first input equal to the result"),
+    ROW_B("Mean", 6, 0, vmean, "float32, float64"),
     { .op_type = NULL },
 };

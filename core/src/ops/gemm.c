@@ -158,6 +158,72 @@ static pare_status gemm_forward(pare_op_ctx *ctx)
     return PARE_OK;
 }
 
+
+/* Zeroes every requested input gradient (no gradient flows out). */
+static void gemm_zero_din(pare_op_ctx *ctx)
+{
+    for (int i = 0; i < ctx->n_in; i++)
+        if (ctx->din && ctx->din[i] && ctx->din[i]->data)
+            memset(ctx->din[i]->data, 0, pare_tensor_nbytes(ctx->din[i]));
+}
+
+/* dA = alpha dY op(B)^T (transposed back when transA), dB likewise,
+ * dC = beta * dY summed over C's broadcast dims. float32 only. */
+static pare_status gemm_backward(pare_op_ctx *ctx)
+{
+    gemm_geom g;
+    pare_status rc = gemm_geom_init(ctx, &g);
+    const pare_tensor *dyt;
+    const float *dy, *a, *b;
+    pare_tensor *da, *db, *dc;
+
+    if (rc != PARE_OK)
+        return rc;
+    if (ctx->in[0]->dtype != PARE_F32)
+        return nn_bad_dtype(ctx, "Gemm backward", ctx->in[0]->dtype);
+    dyt = ctx->dout ? ctx->dout[0] : NULL;
+    if (!dyt || g.M == 0 || g.N == 0 || g.K == 0) {
+        gemm_zero_din(ctx);
+        if (!dyt || g.M == 0 || g.N == 0)
+            return PARE_OK;
+    }
+    dy = pare_tensor_f32(dyt);
+    a = pare_tensor_f32(ctx->in[0]);
+    b = pare_tensor_f32(ctx->in[1]);
+    da = ctx->din[0];
+    db = ctx->n_in > 1 ? ctx->din[1] : NULL;
+    dc = ctx->n_in > 2 ? ctx->din[2] : NULL;
+    if (da && g.K > 0) {
+        if (!g.trans_a) /* dA (M, K) = alpha dY (M, N) op(B)^T (N, K) */
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, g.trans_b ? CblasNoTrans : CblasTrans,
+                        (int)g.M, (int)g.K, (int)g.N, g.alpha, dy, (int)g.N, b,
+                        (int)(g.trans_b ? g.K : g.N), 0.0f, da->data, (int)g.K);
+        else /* dA (K, M) = alpha op(B) (K, N) dY^T (N, M) */
+            cblas_sgemm(CblasRowMajor, g.trans_b ? CblasTrans : CblasNoTrans, CblasTrans,
+                        (int)g.K, (int)g.M, (int)g.N, g.alpha, b, (int)(g.trans_b ? g.K : g.N),
+                        dy, (int)g.N, 0.0f, da->data, (int)g.M);
+    }
+    if (db && g.K > 0) {
+        if (!g.trans_b) /* dB (K, N) = alpha op(A)^T (K, M) dY (M, N) */
+            cblas_sgemm(CblasRowMajor, g.trans_a ? CblasNoTrans : CblasTrans, CblasNoTrans,
+                        (int)g.K, (int)g.N, (int)g.M, g.alpha, a, (int)(g.trans_a ? g.M : g.K),
+                        dy, (int)g.N, 0.0f, db->data, (int)g.N);
+        else /* dB (N, K) = alpha dY^T (N, M) op(A) (M, K) */
+            cblas_sgemm(CblasRowMajor, CblasTrans, g.trans_a ? CblasTrans : CblasNoTrans,
+                        (int)g.N, (int)g.K, (int)g.M, g.alpha, dy, (int)g.N, a,
+                        (int)(g.trans_a ? g.M : g.K), 0.0f, db->data, (int)g.K);
+    }
+    if (dc) {
+        /* dC (cm, cn): beta * dY summed over the broadcast dims */
+        float *d = pare_tensor_f32(dc);
+        memset(d, 0, pare_tensor_nbytes(dc));
+        for (int64_t i = 0; i < g.M; i++)
+            for (int64_t j = 0; j < g.N; j++)
+                d[(g.cm == 1 ? 0 : i) * g.cn + (g.cn == 1 ? 0 : j)] += g.beta * dy[i * g.N + j];
+    }
+    return PARE_OK;
+}
+
 static double gemm_flops(const pare_op_ctx *ctx)
 {
     const pare_tensor *a = ctx->in[0], *y = ctx->out[0];
@@ -380,6 +446,58 @@ static pare_status matmul_forward(pare_op_ctx *ctx)
     return PARE_OK;
 }
 
+
+/* Per broadcast batch entry i (A matrix ia, B matrix ib):
+ * dA[ia] += dY_i B[ib]^T, dB[ib] += A[ia]^T dY_i; 1-D operands are the
+ * (1, K) / (K, 1) matrices of the forward. float32 only. */
+static pare_status matmul_backward(pare_op_ctx *ctx)
+{
+    matmul_geom g;
+    pare_status rc = matmul_geom_init(ctx, &g);
+    const float *a, *b, *dy;
+    float *da, *db;
+    int64_t idx[PARE_MAX_DIMS] = {0};
+    int64_t oa = 0, ob = 0;
+
+    if (rc != PARE_OK)
+        return rc;
+    if (ctx->in[0]->dtype != PARE_F32)
+        return nn_bad_dtype(ctx, "MatMul backward", ctx->in[0]->dtype);
+    da = ctx->din[0] ? pare_tensor_f32(ctx->din[0]) : NULL;
+    db = ctx->din[1] ? pare_tensor_f32(ctx->din[1]) : NULL;
+    if (da)
+        memset(da, 0, pare_tensor_nbytes(ctx->din[0]));
+    if (db)
+        memset(db, 0, pare_tensor_nbytes(ctx->din[1]));
+    if (!ctx->dout || !ctx->dout[0] || g.n_batch == 0 || g.M == 0 || g.N == 0 || g.K == 0)
+        return PARE_OK;
+    a = pare_tensor_f32(ctx->in[0]);
+    b = pare_tensor_f32(ctx->in[1]);
+    dy = pare_tensor_f32(ctx->dout[0]);
+    for (int64_t i = 0; i < g.n_batch; i++) {
+        const float *dyi = dy + i * g.M * g.N;
+        if (da) /* (M, K) += (M, N) (K, N)^T */
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)g.M, (int)g.K, (int)g.N,
+                        1.0f, dyi, (int)g.N, b + ob * g.K * g.N, (int)g.N, 1.0f,
+                        da + oa * g.M * g.K, (int)g.K);
+        if (db) /* (K, N) += (M, K)^T (M, N) */
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)g.K, (int)g.N, (int)g.M,
+                        1.0f, a + oa * g.M * g.K, (int)g.K, dyi, (int)g.N, 1.0f,
+                        db + ob * g.K * g.N, (int)g.N);
+        for (int d = g.nb - 1; d >= 0; d--) {
+            idx[d]++;
+            oa += g.sa[d];
+            ob += g.sb[d];
+            if (idx[d] < g.batch[d])
+                break;
+            oa -= g.sa[d] * idx[d];
+            ob -= g.sb[d] * idx[d];
+            idx[d] = 0;
+        }
+    }
+    return PARE_OK;
+}
+
 static double matmul_flops(const pare_op_ctx *ctx)
 {
     const pare_tensor *a = ctx->in[0], *y = ctx->out[0];
@@ -389,22 +507,26 @@ static double matmul_flops(const pare_op_ctx *ctx)
     return 2.0 * (double)pare_tensor_numel(y) * (double)a->dims[a->ndim - 1];
 }
 
-#define GEMM_NOTES "float32 and float64"
-#define MATMUL_NOTES "float32, float64 (OpenBLAS); int32, int64"
+#define GEMM_NOTES "float32 and float64; gradients float32"
+#define MATMUL_NOTES "float32, float64 (OpenBLAS); int32, int64; gradients float32"
 
 const pare_op_def ops_gemm[] = {
     { .domain = "", .op_type = "Gemm", .since = 1, .until = 6,
-      .infer = gemm_infer, .forward = gemm_forward, .flops = gemm_flops, .notes = GEMM_NOTES },
+      .infer = gemm_infer, .forward = gemm_forward,
+      .backward = gemm_backward, .flops = gemm_flops, .notes = GEMM_NOTES },
     { .domain = "", .op_type = "Gemm", .since = 7, .until = 10,
-      .infer = gemm_infer, .forward = gemm_forward, .flops = gemm_flops, .notes = GEMM_NOTES },
+      .infer = gemm_infer, .forward = gemm_forward,
+      .backward = gemm_backward, .flops = gemm_flops, .notes = GEMM_NOTES },
     { .domain = "", .op_type = "Gemm", .since = 11, .until = 0,
-      .infer = gemm_infer, .forward = gemm_forward, .flops = gemm_flops,
+      .infer = gemm_infer, .forward = gemm_forward, .backward = gemm_backward, .flops = gemm_flops,
       .notes = GEMM_NOTES "; C optional" },
     { .domain = "", .op_type = "MatMul", .since = 1, .until = 12,
-      .infer = matmul_infer, .forward = matmul_forward, .flops = matmul_flops,
+      .infer = matmul_infer, .forward = matmul_forward,
+      .backward = matmul_backward, .flops = matmul_flops,
       .notes = MATMUL_NOTES },
     { .domain = "", .op_type = "MatMul", .since = 13, .until = 0,
-      .infer = matmul_infer, .forward = matmul_forward, .flops = matmul_flops,
+      .infer = matmul_infer, .forward = matmul_forward,
+      .backward = matmul_backward, .flops = matmul_flops,
       .notes = MATMUL_NOTES },
     { .op_type = NULL },
 };

@@ -7,7 +7,10 @@
  * mean and biased variance and writes running_mean / running_var as
  * input * momentum + batch * (1 - momentum), as ONNX's reference does.
  * The older training outputs (opsets 1-13: mean, var, saved_mean, saved_var)
- * are reported as unsupported.
+ * are reported as unsupported. While fine-tuning (ctx->training) every
+ * opset normalizes with batch statistics, as training_mode = 1 does; the
+ * running statistics are updated only through the opset 14+ outputs.
+ * Backward (float32) differentiates whichever statistics forward used.
  * LayerNormalization (17): over dims [axis, rank), optional bias and Mean /
  * InvStdDev outputs. InstanceNormalization: per (n, c) plane.
  * Moments are two-pass (mean, then mean of squared deviations) with eight
@@ -90,7 +93,8 @@ static pare_status bn_geom_init(pare_op_ctx *ctx, bn_geom *g)
     g->eps = pare_node_attr_float(ctx->node, "epsilon", 1e-5f);
     g->momentum = pare_node_attr_float(ctx->node, "momentum", 0.9f);
     g->per_element = ctx->opset < 9 && pare_node_attr_int(ctx->node, "spatial", 1) == 0;
-    g->training = ctx->opset >= 14 && pare_node_attr_int(ctx->node, "training_mode", 0) != 0;
+    g->training = (ctx->opset >= 14 && pare_node_attr_int(ctx->node, "training_mode", 0) != 0) ||
+                  ctx->training;
     if (g->eps < 0.0f)
         return pare_op_fail(ctx, PARE_EINPUT, "attribute 'epsilon' is negative");
     pn = g->per_element ? g->C * g->px : g->C;
@@ -113,6 +117,8 @@ static pare_status bn_geom_init(pare_op_ctx *ctx, bn_geom *g)
     } else if (ctx->n_out > 3) {
         return pare_op_fail(ctx, PARE_EINPUT, "expects at most 3 outputs, got %d", ctx->n_out);
     }
+    if (g->training && g->per_element)
+        return pare_op_fail(ctx, PARE_EUNSUPPORTED, "training with spatial = 0 not supported");
     if (g->training && g->N * g->px == 0)
         return pare_op_fail(ctx, PARE_EINPUT, "training mode needs a non-empty batch");
     return PARE_OK;
@@ -218,6 +224,129 @@ static pare_status bn_forward(pare_op_ctx *ctx)
 #pragma omp parallel for num_threads(planes > 1 ? nt : 1) schedule(static)
         for (int64_t p = 0; p < planes; p++)
             affine_row(x + p * g.px, g.px, a[p % g.C], b[p % g.C], y + p * g.px);
+    }
+    return PARE_OK;
+}
+
+
+/* Scratch of the backward: per parameter entry mean, inverse std, sum dy,
+ * sum dy * xhat. */
+static size_t bn_backward_scratch(const pare_op_ctx *ctx)
+{
+    const pare_tensor *x = ctx->in[0];
+    int64_t pn;
+
+    if (!x || x->ndim < 2 || ctx->n_in < 2 || !ctx->in[1])
+        return 0;
+    pn = pare_tensor_numel(ctx->in[1]);
+    return (size_t)(4 * pn) * sizeof(float);
+}
+
+/* xhat = (x - mu) * istd with batch statistics (training) or the running
+ * ones (inference). dB = sum dy, dscale = sum dy * xhat; training:
+ * dx = scale * istd * (dy - mean(dy) - xhat * mean(dy * xhat)) and the
+ * running statistics inputs get momentum * the gradient of the running
+ * statistics outputs; inference: dx = dy * scale * istd,
+ * dmean = -scale * istd * sum dy, dvar = -scale * istd^2 / 2 * sum dy xhat
+ * (plus the gradients of the copied statistics outputs). */
+static pare_status bn_backward(pare_op_ctx *ctx)
+{
+    bn_geom g;
+    const float *x, *scale, *dy;
+    const float *drm, *drv;
+    float *mu, *istd, *sdy, *sdx, *dx;
+    int64_t pn, m;
+    pare_status rc = bn_geom_init(ctx, &g);
+
+    if (rc != PARE_OK)
+        return rc;
+    pn = g.per_element ? g.C * g.px : g.C;
+    /* ctx->scratch holds bn_backward_scratch() bytes by the kernel contract */
+    if (!ctx->scratch && pn > 0)
+        return pare_op_fail(ctx, PARE_EINTERNAL, "batchnorm backward has no scratch");
+    x = pare_tensor_f32(ctx->in[0]);
+    scale = pare_tensor_f32(ctx->in[1]);
+    mu = ctx->scratch;
+    istd = mu + pn;
+    sdy = istd + pn;
+    sdx = sdy + pn;
+    memset(sdy, 0, (size_t)(2 * pn) * sizeof(float));
+    if (g.training) {
+        bn_batch_stats(&g, x, mu, istd, 1);
+        for (int64_t c = 0; c < pn; c++)
+            istd[c] = 1.0f / sqrtf(istd[c] + g.eps);
+    } else {
+        const float *rm = pare_tensor_f32(ctx->in[3]), *rv = pare_tensor_f32(ctx->in[4]);
+        for (int64_t c = 0; c < pn; c++) {
+            mu[c] = rm[c];
+            istd[c] = 1.0f / sqrtf(rv[c] + g.eps);
+        }
+    }
+    dy = ctx->dout && ctx->dout[0] ? pare_tensor_f32(ctx->dout[0]) : NULL;
+    /* per parameter entry: element i of plane (n, c) uses entry c (or c * px + i) */
+    if (dy)
+        for (int64_t p = 0; p < g.N * g.C; p++) {
+            int64_t c = p % g.C;
+            const float *xp = x + p * g.px, *dyp = dy + p * g.px;
+            if (g.per_element)
+                for (int64_t i = 0; i < g.px; i++) {
+                    int64_t k = c * g.px + i;
+                    sdy[k] += dyp[i];
+                    sdx[k] += dyp[i] * (xp[i] - mu[k]) * istd[k];
+                }
+            else {
+                double a = 0.0, b = 0.0;
+                for (int64_t i = 0; i < g.px; i++) {
+                    a += dyp[i];
+                    b += (double)dyp[i] * (double)(xp[i] - mu[c]);
+                }
+                sdy[c] += (float)a;
+                sdx[c] += (float)b * istd[c];
+            }
+        }
+    m = g.N * (g.per_element ? 1 : g.px);
+    dx = ctx->din[0] ? pare_tensor_f32(ctx->din[0]) : NULL;
+    if (dx)
+        for (int64_t p = 0; p < g.N * g.C; p++) {
+            int64_t c = p % g.C;
+            const float *xp = x + p * g.px;
+            for (int64_t i = 0; i < g.px; i++) {
+                int64_t k = g.per_element ? c * g.px + i : c;
+                float gy = dy ? dy[p * g.px + i] : 0.0f;
+                if (g.training) {
+                    float xh = (xp[i] - mu[k]) * istd[k];
+                    dx[p * g.px + i] = scale[k] * istd[k] *
+                                       (gy - sdy[k] / (float)m - xh * sdx[k] / (float)m);
+                } else {
+                    dx[p * g.px + i] = gy * scale[k] * istd[k];
+                }
+            }
+        }
+    /* running statistics outputs (opset 14+): training writes
+       input * momentum + batch * (1 - momentum), inference copies them */
+    drm = ctx->n_out > 1 && ctx->dout && ctx->dout[1] ? pare_tensor_f32(ctx->dout[1]) : NULL;
+    drv = ctx->n_out > 2 && ctx->dout && ctx->dout[2] ? pare_tensor_f32(ctx->dout[2]) : NULL;
+    if (dx && g.training && (drm || drv))
+        for (int64_t p = 0; p < g.N * g.C; p++) {
+            int64_t c = p % g.C;
+            float a = drm ? (1.0f - g.momentum) * drm[c] / (float)m : 0.0f;
+            float b = drv ? 2.0f * (1.0f - g.momentum) * drv[c] / (float)m : 0.0f;
+            for (int64_t i = 0; i < g.px; i++)
+                dx[p * g.px + i] += a + b * (x[p * g.px + i] - mu[c]);
+        }
+    for (int64_t k = 0; k < pn; k++) {
+        float rmk = drm && k < g.C ? drm[k] : 0.0f, rvk = drv && k < g.C ? drv[k] : 0.0f;
+        if (ctx->din[1])
+            pare_tensor_f32(ctx->din[1])[k] = sdx[k];
+        if (ctx->din[2])
+            pare_tensor_f32(ctx->din[2])[k] = sdy[k];
+        if (ctx->din[3])
+            pare_tensor_f32(ctx->din[3])[k] =
+                g.training ? g.momentum * rmk : rmk - scale[k] * istd[k] * sdy[k];
+        if (ctx->din[4])
+            pare_tensor_f32(ctx->din[4])[k] =
+                g.training ? g.momentum * rvk
+                           : rvk - 0.5f * scale[k] * istd[k] * istd[k] * sdx[k];
     }
     return PARE_OK;
 }
@@ -396,6 +525,126 @@ static pare_status ln_forward(pare_op_ctx *ctx)
     return PARE_OK;
 }
 
+
+/* Sums full (cols values over the normalized dims) into p's shape: the
+ * adjoint of ln_expand. */
+static void ln_reduce(const pare_tensor *x, int axis, const pare_tensor *p, const float *full,
+                      float *out)
+{
+    int nd = x->ndim - axis;
+    int64_t idx[PARE_MAX_DIMS] = {0}, strides[PARE_MAX_DIMS];
+    int64_t cols = pare_shape_numel(nd, x->dims + axis), st = 1;
+
+    memset(out, 0, pare_tensor_nbytes(p));
+    for (int d = nd - 1; d >= 0; d--) {
+        int pdim = p->ndim - (nd - d);
+        int64_t size = pdim >= 0 ? p->dims[pdim] : 1;
+        strides[d] = size == 1 ? 0 : st;
+        st *= size;
+    }
+    for (int64_t i = 0; i < cols; i++) {
+        int64_t off = 0;
+        for (int d = 0; d < nd; d++)
+            off += idx[d] * strides[d];
+        out[off] += full[i];
+        for (int d = nd - 1; d >= 0; d--) {
+            if (++idx[d] < x->dims[axis + d])
+                break;
+            idx[d] = 0;
+        }
+    }
+}
+
+/* Gradient terms of row r's Mean and InvStdDev outputs (0 without one). */
+static inline float dmean_r(const float *dmo, int64_t r, int64_t cols)
+{
+    return dmo ? dmo[r] / (float)cols : 0.0f;
+}
+
+static inline float dinv_r(const float *dio, int64_t r, int64_t cols)
+{
+    return dio ? dio[r] / (float)cols : 0.0f;
+}
+
+static size_t ln_backward_scratch(const pare_op_ctx *ctx)
+{
+    const pare_tensor *x = ctx->in[0];
+    int64_t axis = pare_node_attr_int(ctx->node, "axis", -1);
+
+    if (!x || x->ndim < 1 || axis < -x->ndim || axis >= x->ndim)
+        return 0;
+    if (axis < 0)
+        axis += x->ndim;
+    return (size_t)(3 * pare_shape_numel(x->ndim - (int)axis, x->dims + axis)) * sizeof(float);
+}
+
+/* Per row: xhat = (x - mean) * inv, g = dy * scale,
+ * dx = inv * (g - mean(g) - xhat * mean(g * xhat)); dScale and dB sum
+ * dy * xhat and dy over the rows, then over Scale's / B's broadcast dims.
+ * The Mean and InvStdDev outputs add dMean / cols and
+ * -dInv * inv^2 * xhat / cols. */
+static pare_status ln_backward(pare_op_ctx *ctx)
+{
+    ln_geom g;
+    const float *x, *scale, *dy, *dmo, *dio;
+    float *sbuf, *dsf, *dbf, *dx;
+    pare_status rc = ln_geom_init(ctx, &g);
+
+    if (rc != PARE_OK)
+        return rc;
+    /* ctx->scratch holds ln_backward_scratch() bytes by the kernel contract */
+    if (!ctx->scratch && g.cols > 0)
+        return pare_op_fail(ctx, PARE_EINTERNAL, "layernorm backward has no scratch");
+    sbuf = ctx->scratch;
+    dsf = sbuf + g.cols;
+    dbf = dsf + g.cols;
+    memset(dsf, 0, (size_t)(2 * g.cols) * sizeof(float));
+    x = pare_tensor_f32(ctx->in[0]);
+    if (pare_tensor_numel(ctx->in[1]) == g.cols) {
+        scale = pare_tensor_f32(ctx->in[1]);
+    } else {
+        ln_expand(ctx->in[0], g.axis, ctx->in[1], sbuf);
+        scale = sbuf;
+    }
+    dy = ctx->dout && ctx->dout[0] ? pare_tensor_f32(ctx->dout[0]) : NULL;
+    dmo = ctx->n_out > 1 && ctx->dout && ctx->dout[1] ? pare_tensor_f32(ctx->dout[1]) : NULL;
+    dio = ctx->n_out > 2 && ctx->dout && ctx->dout[2] ? pare_tensor_f32(ctx->dout[2]) : NULL;
+    dx = ctx->din[0] ? pare_tensor_f32(ctx->din[0]) : NULL;
+    for (int64_t r = 0; r < g.rows; r++) {
+        const float *xr = x + r * g.cols;
+        float mean, var, inv;
+        double sg = 0.0, sgx = 0.0;
+        if (!dy && !dmo && !dio) {
+            if (dx)
+                memset(dx + r * g.cols, 0, (size_t)g.cols * sizeof(float));
+            continue;
+        }
+        moments(xr, g.cols, &mean, &var);
+        inv = 1.0f / sqrtf(var + g.eps);
+        for (int64_t i = 0; i < g.cols; i++) {
+            float xh = (xr[i] - mean) * inv, gy = dy ? dy[r * g.cols + i] : 0.0f;
+            sg += gy * scale[i];
+            sgx += gy * scale[i] * xh;
+            dsf[i] += gy * xh;
+            dbf[i] += gy;
+        }
+        if (dx)
+            for (int64_t i = 0; i < g.cols; i++) {
+                float xh = (xr[i] - mean) * inv;
+                dx[r * g.cols + i] = inv * ((dy ? dy[r * g.cols + i] : 0.0f) * scale[i] -
+                                            (float)(sg / (double)g.cols) -
+                                            xh * (float)(sgx / (double)g.cols)) +
+                                     dmean_r(dmo, r, g.cols) - dinv_r(dio, r, g.cols) * inv *
+                                                                   inv * xh;
+            }
+    }
+    if (ctx->din[1])
+        ln_reduce(ctx->in[0], g.axis, ctx->in[1], dsf, pare_tensor_f32(ctx->din[1]));
+    if (ctx->n_in > 2 && ctx->din[2])
+        ln_reduce(ctx->in[0], g.axis, ctx->in[2], dbf, pare_tensor_f32(ctx->din[2]));
+    return PARE_OK;
+}
+
 static double ln_flops(const pare_op_ctx *ctx)
 {
     /* mean, deviation, square-add, scale and shift: about 5 per element */
@@ -471,23 +720,84 @@ static pare_status in_forward(pare_op_ctx *ctx)
     return PARE_OK;
 }
 
+
+/* Per (n, c) plane as LayerNormalization over the plane with a per-channel
+ * scale; dscale[c] and dB[c] sum over the batch. */
+static pare_status in_backward(pare_op_ctx *ctx)
+{
+    const pare_tensor *xt = ctx->in[0];
+    const float *x, *scale, *dy;
+    float *dx, *ds, *db, eps = pare_node_attr_float(ctx->node, "epsilon", 1e-5f);
+    int64_t C, planes, px;
+    pare_status rc = in_check(ctx);
+
+    if (rc != PARE_OK)
+        return rc;
+    x = pare_tensor_f32(xt);
+    scale = pare_tensor_f32(ctx->in[1]);
+    C = xt->dims[1];
+    planes = xt->dims[0] * C;
+    px = pare_shape_numel(xt->ndim - 2, xt->dims + 2);
+    dy = ctx->dout && ctx->dout[0] ? pare_tensor_f32(ctx->dout[0]) : NULL;
+    dx = ctx->din[0] ? pare_tensor_f32(ctx->din[0]) : NULL;
+    ds = ctx->din[1] ? pare_tensor_f32(ctx->din[1]) : NULL;
+    db = ctx->din[2] ? pare_tensor_f32(ctx->din[2]) : NULL;
+    if (ds)
+        memset(ds, 0, (size_t)C * sizeof(float));
+    if (db)
+        memset(db, 0, (size_t)C * sizeof(float));
+    for (int64_t p = 0; p < planes; p++) {
+        const float *xp = x + p * px, *dyp = dy ? dy + p * px : NULL;
+        float mean, var, inv, sc = scale[p % C];
+        double sg = 0.0, sgx = 0.0;
+        if (!dyp) {
+            if (dx)
+                memset(dx + p * px, 0, (size_t)px * sizeof(float));
+            continue;
+        }
+        moments(xp, px, &mean, &var);
+        inv = 1.0f / sqrtf(var + eps);
+        for (int64_t i = 0; i < px; i++) {
+            float xh = (xp[i] - mean) * inv;
+            sg += dyp[i];
+            sgx += dyp[i] * xh;
+        }
+        if (ds)
+            ds[p % C] += (float)sgx;
+        if (db)
+            db[p % C] += (float)sg;
+        if (dx)
+            for (int64_t i = 0; i < px; i++) {
+                float xh = (xp[i] - mean) * inv;
+                dx[p * px + i] = sc * inv * (dyp[i] - (float)(sg / (double)px) -
+                                             xh * (float)(sgx / (double)px));
+            }
+    }
+    return PARE_OK;
+}
+
 #define BN_ROW(lo, hi, what)                                                              \
     { .domain = "", .op_type = "BatchNormalization", .since = lo, .until = hi,             \
-      .infer = bn_infer, .forward = bn_forward, .flops = bn_flops, .notes = what }
+      .infer = bn_infer, .forward = bn_forward, .backward = bn_backward,                 \
+      .backward_scratch = bn_backward_scratch, .flops = bn_flops, .notes = what }
 
 const pare_op_def ops_norm[] = {
     BN_ROW(1, 5, "float32; inference form only"),
     BN_ROW(6, 6, "float32; inference form only"),
     BN_ROW(7, 8, "float32; inference form only; spatial = 0 supported"),
-    BN_ROW(9, 13, "float32; inference form only"),
+    BN_ROW(9, 13, "float32; inference form only; fine-tuning normalizes with batch statistics "
+                   "(running statistics not updated)"),
     BN_ROW(14, 14, "float32; training_mode = 1 with running_mean / running_var"),
     BN_ROW(15, 0, "float32; training_mode = 1 with running_mean / running_var"),
     { .domain = "", .op_type = "LayerNormalization", .since = 17, .until = 0,
-      .infer = ln_infer, .forward = ln_forward, .flops = ln_flops,
+      .infer = ln_infer, .forward = ln_forward, .backward = ln_backward,
+      .backward_scratch = ln_backward_scratch, .flops = ln_flops,
       .notes = "float32; stash_type 1 only" },
     { .domain = "", .op_type = "InstanceNormalization", .since = 1, .until = 5,
-      .infer = in_infer, .forward = in_forward, .flops = ln_flops, .notes = "float32" },
+      .infer = in_infer, .forward = in_forward,
+      .backward = in_backward, .flops = ln_flops, .notes = "float32" },
     { .domain = "", .op_type = "InstanceNormalization", .since = 6, .until = 0,
-      .infer = in_infer, .forward = in_forward, .flops = ln_flops, .notes = "float32" },
+      .infer = in_infer, .forward = in_forward,
+      .backward = in_backward, .flops = ln_flops, .notes = "float32" },
     { .op_type = NULL },
 };

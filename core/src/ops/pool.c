@@ -10,7 +10,10 @@
  * plane with storage_order = 1 for 1-D and 2-D). Padding never wins a max.
  * AveragePool: float32, float64; count_include_pad counts the taps that fall
  * in the explicit padding but not those past it (the ceil_mode overhang), as
- * PyTorch and ONNX Runtime do. */
+ * PyTorch and ONNX Runtime do.
+ * Backward (float32): MaxPool routes dY to the window's first maximum,
+ * AveragePool spreads it with the forward's divisor, GlobalMaxPool to the
+ * plane's first maximum. */
 #include <float.h>
 #include <stdint.h>
 #include <string.h>
@@ -410,6 +413,103 @@ static pare_status avgpool_forward(pare_op_ctx *ctx)
     return PARE_OK;
 }
 
+
+/* ---- backward (float32) ----
+ * MaxPool routes each dY to its window's first maximum (the forward's
+ * argmax, padding never wins); AveragePool spreads dY / count over the
+ * window's in-bounds taps with the forward's divisor. Planes are
+ * independent, so they run in parallel. */
+static pare_status pool_backward_common(pare_op_ctx *ctx, int is_max)
+{
+    pool_geom g;
+    pare_status rc = pool_geom_init(ctx, is_max, &g);
+    const nn_window *w;
+    const float *x, *dy;
+    float *dx;
+    int nt;
+
+    if (rc != PARE_OK)
+        return rc;
+    if (!ctx->din || !ctx->din[0])
+        return PARE_OK;
+    if (ctx->in[0]->dtype != PARE_F32)
+        return nn_bad_dtype(ctx, is_max ? "MaxPool backward" : "AveragePool backward",
+                            ctx->in[0]->dtype);
+    dx = pare_tensor_f32(ctx->din[0]);
+    memset(dx, 0, pare_tensor_nbytes(ctx->din[0]));
+    if (!ctx->dout || !ctx->dout[0])
+        return PARE_OK;
+    w = &g.w;
+    x = pare_tensor_f32(ctx->in[0]);
+    dy = pare_tensor_f32(ctx->dout[0]);
+    nt = g.planes > 1 ? nn_threads(ctx, g.planes * g.out_px * nn_window_k_numel(w)) : 1;
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+    for (int64_t p = 0; p < g.planes; p++) {
+        const float *xp = x + p * g.in_px;
+        const float *dyp = dy + p * g.out_px;
+        float *dxp = dx + p * g.in_px;
+        int64_t o = 0;
+        for (int64_t od = 0; od < w->out[0]; od++) {
+            int64_t sd = od * w->s[0] - w->pb[0], d_lo, d_hi, pd;
+            tap_range(sd, w->k[0], w->d[0], w->in[0], &d_lo, &d_hi);
+            pd = padded_taps(sd, w->k[0], w->d[0], w->in[0], w->pb[0], w->pe[0]);
+            for (int64_t oh = 0; oh < w->out[1]; oh++) {
+                int64_t sh = oh * w->s[1] - w->pb[1], h_lo, h_hi, ph;
+                tap_range(sh, w->k[1], w->d[1], w->in[1], &h_lo, &h_hi);
+                ph = padded_taps(sh, w->k[1], w->d[1], w->in[1], w->pb[1], w->pe[1]);
+                for (int64_t ow = 0; ow < w->out[2]; ow++, o++) {
+                    int64_t sw = ow * w->s[2] - w->pb[2], w_lo, w_hi, count, best_i = -1;
+                    float best = -FLT_MAX, gv = dyp[o];
+                    tap_range(sw, w->k[2], w->d[2], w->in[2], &w_lo, &w_hi);
+                    if (is_max) {
+                        for (int64_t kd = d_lo; kd < d_hi; kd++)
+                            for (int64_t kh = h_lo; kh < h_hi; kh++) {
+                                int64_t row = ((sd + kd * w->d[0]) * w->in[1] +
+                                               sh + kh * w->d[1]) * w->in[2];
+                                for (int64_t kw = w_lo; kw < w_hi; kw++) {
+                                    int64_t i = row + sw + kw * w->d[2];
+                                    if (xp[i] > best || best_i < 0) {
+                                        best = xp[i];
+                                        best_i = i;
+                                    }
+                                }
+                            }
+                        if (best_i >= 0)
+                            dxp[best_i] += gv;
+                        continue;
+                    }
+                    if (g.count_include_pad)
+                        count = pd * ph * padded_taps(sw, w->k[2], w->d[2], w->in[2], w->pb[2],
+                                                      w->pe[2]);
+                    else
+                        count = (d_hi - d_lo) * (h_hi - h_lo) * (w_hi - w_lo);
+                    if (count <= 0)
+                        continue;
+                    gv /= (float)count;
+                    for (int64_t kd = d_lo; kd < d_hi; kd++)
+                        for (int64_t kh = h_lo; kh < h_hi; kh++) {
+                            int64_t row = ((sd + kd * w->d[0]) * w->in[1] + sh + kh * w->d[1]) *
+                                          w->in[2];
+                            for (int64_t kw = w_lo; kw < w_hi; kw++)
+                                dxp[row + sw + kw * w->d[2]] += gv;
+                        }
+                }
+            }
+        }
+    }
+    return PARE_OK;
+}
+
+static pare_status maxpool_backward(pare_op_ctx *ctx)
+{
+    return pool_backward_common(ctx, 1);
+}
+
+static pare_status avgpool_backward(pare_op_ctx *ctx)
+{
+    return pool_backward_common(ctx, 0);
+}
+
 static double pool_flops(const pare_op_ctx *ctx)
 {
     int n = 0;
@@ -504,6 +604,58 @@ static pare_status gmax_forward(pare_op_ctx *ctx)
     return global_forward(ctx, 1);
 }
 
+
+/* dx = dy / px over each plane (float32). */
+static pare_status gavg_backward(pare_op_ctx *ctx)
+{
+    const pare_tensor *x = ctx->in[0];
+    int64_t planes, px;
+    float *dx;
+
+    if (!ctx->din || !ctx->din[0])
+        return PARE_OK;
+    if (x->dtype != PARE_F32)
+        return nn_bad_dtype(ctx, "GlobalAveragePool backward", x->dtype);
+    planes = x->dims[0] * x->dims[1];
+    px = pare_shape_numel(x->ndim - 2, x->dims + 2);
+    dx = pare_tensor_f32(ctx->din[0]);
+    for (int64_t p = 0; p < planes; p++) {
+        float v = ctx->dout && ctx->dout[0] ? pare_tensor_f32(ctx->dout[0])[p] / (float)px : 0.0f;
+        for (int64_t i = 0; i < px; i++)
+            dx[p * px + i] = v;
+    }
+    return PARE_OK;
+}
+
+
+/* dx = dy at each plane's first maximum, 0 elsewhere (float32). */
+static pare_status gmax_backward(pare_op_ctx *ctx)
+{
+    const pare_tensor *x = ctx->in[0];
+    int64_t planes, px;
+    float *dx;
+
+    if (!ctx->din || !ctx->din[0])
+        return PARE_OK;
+    if (x->dtype != PARE_F32)
+        return nn_bad_dtype(ctx, "GlobalMaxPool backward", x->dtype);
+    planes = x->dims[0] * x->dims[1];
+    px = pare_shape_numel(x->ndim - 2, x->dims + 2);
+    dx = pare_tensor_f32(ctx->din[0]);
+    memset(dx, 0, pare_tensor_nbytes(ctx->din[0]));
+    if (!ctx->dout || !ctx->dout[0])
+        return PARE_OK;
+    for (int64_t p = 0; p < planes; p++) {
+        const float *xp = pare_tensor_f32(x) + p * px;
+        int64_t best = 0;
+        for (int64_t i = 1; i < px; i++)
+            if (xp[i] > xp[best])
+                best = i;
+        dx[p * px + best] = pare_tensor_f32(ctx->dout[0])[p];
+    }
+    return PARE_OK;
+}
+
 static double global_flops(const pare_op_ctx *ctx)
 {
     return ctx->in[0] ? (double)pare_tensor_numel(ctx->in[0]) : 0.0;
@@ -511,10 +663,12 @@ static double global_flops(const pare_op_ctx *ctx)
 
 #define MAXPOOL_ROW(lo, hi, what)                                                         \
     { .domain = "", .op_type = "MaxPool", .since = lo, .until = hi, .infer = maxpool_infer, \
-      .forward = maxpool_forward, .flops = pool_flops, .notes = what }
+      .forward = maxpool_forward, .backward = maxpool_backward, .flops = pool_flops,       \
+      .notes = what }
 #define AVGPOOL_ROW(lo, hi, what)                                                         \
     { .domain = "", .op_type = "AveragePool", .since = lo, .until = hi,                    \
-      .infer = avgpool_infer, .forward = avgpool_forward, .flops = pool_flops, .notes = what }
+      .infer = avgpool_infer, .forward = avgpool_forward, .backward = avgpool_backward,   \
+      .flops = pool_flops, .notes = what }
 
 const pare_op_def ops_pool[] = {
     MAXPOOL_ROW(1, 7, "float32, float64"),
@@ -522,17 +676,19 @@ const pare_op_def ops_pool[] = {
     MAXPOOL_ROW(10, 10, "float32, float64; Indices output; ceil_mode, dilations"),
     MAXPOOL_ROW(11, 11, "float32, float64; Indices output; ceil_mode, dilations"),
     MAXPOOL_ROW(12, 0, "float32, float64, int8, uint8; Indices output (storage_order 1 up to "
-                       "2-D); ceil_mode, dilations"),
+                       "2-D); ceil_mode, dilations; gradient to the first maximum"),
     AVGPOOL_ROW(1, 6, "float32, float64"),
     AVGPOOL_ROW(7, 9, "float32, float64; count_include_pad"),
     AVGPOOL_ROW(10, 10, "float32, float64; count_include_pad, ceil_mode"),
     AVGPOOL_ROW(11, 18, "float32, float64; count_include_pad, ceil_mode"),
     AVGPOOL_ROW(19, 0, "float32, float64; count_include_pad, ceil_mode, dilations"),
     { .domain = "", .op_type = "GlobalAveragePool", .since = 1, .until = 0,
-      .infer = global_infer, .forward = gavg_forward, .flops = global_flops,
+      .infer = global_infer, .forward = gavg_forward,
+      .backward = gavg_backward, .flops = global_flops,
       .notes = "float32, float64" },
     { .domain = "", .op_type = "GlobalMaxPool", .since = 1, .until = 0,
-      .infer = global_infer, .forward = gmax_forward, .flops = global_flops,
+      .infer = global_infer, .forward = gmax_forward,
+      .backward = gmax_backward, .flops = global_flops,
       .notes = "float32, float64" },
     { .op_type = NULL },
 };

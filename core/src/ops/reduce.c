@@ -459,10 +459,110 @@ static pare_status red_forward(pare_op_ctx *ctx, const red_op *op)
     return PARE_OK;
 }
 
+/* ---- backward (float32) ----
+ *
+ * dx OVERWRITTEN element by element from the output element it fed: input
+ * dims are walked with the output's strides (0 on reduced dims). ReduceMax /
+ * ReduceMin give the whole gradient of an output to the FIRST maximum /
+ * minimum in row-major order (ties: the others get 0); a byte per output in
+ * scratch marks which outputs are taken. ReduceProd has no backward. */
+/* dr[i] = EXPR over a row of the last dim; o = the output element fed. */
+#define RB_LOOP(EXPR)                                                            \
+    for (int64_t i = 0; i < inner; i++) {                                        \
+        const int64_t o = ooff + i * ost;                                        \
+        dr[i] = (EXPR);                                                          \
+    }                                                                            \
+    break
+
+static pare_status red_backward(pare_op_ctx *ctx, const red_op *op)
+{
+    const pare_tensor *xt = ctx->in[0];
+    bool reduce[PARE_MAX_DIMS], noop;
+    int64_t ostride[PARE_MAX_DIMS], idx[PARE_MAX_DIMS] = {0};
+    int64_t s = 1, count = 1, n, inner, ost, ooff = 0;
+    const float *x, *y, *g;
+    float *dx;
+    uint8_t *taken = ctx->scratch;
+    const int nd = xt->ndim;
+    enum { RG_SCALE, RG_LOG, RG_LSE, RG_ABS, RG_L2, RG_SQ, RG_EXT } gk;
+    float scale;
+    pare_status rc;
+
+    if (!ctx->din[0])
+        return PARE_OK;
+    if (xt->dtype != PARE_F32)
+        return ew_bad_dtype(ctx, "backward", xt->dtype);
+    rc = red_axes(ctx, op, reduce, &noop);
+    if (rc != PARE_OK)
+        return rc;
+    n = pare_tensor_numel(xt);
+    dx = ctx->din[0]->data;
+    if (!ctx->dout[0]) {
+        memset(dx, 0, (size_t)n * sizeof(float));
+        return PARE_OK;
+    }
+    for (int d = nd - 1; d >= 0; d--) {
+        ostride[d] = reduce[d] ? 0 : s;
+        if (reduce[d])
+            count *= xt->dims[d];
+        else
+            s *= xt->dims[d];
+    }
+    gk = op->post == P_LSE ? RG_LSE : op->post == P_LOG ? RG_LOG : op->post == P_SQRT ? RG_L2 :
+         op->kind == K_MAX || op->kind == K_MIN ? RG_EXT : op->kind == K_SUMABS ? RG_ABS :
+         op->kind == K_SUMSQ ? RG_SQ : RG_SCALE;
+    scale = op->post == P_MEAN ? 1.0f / (float)count : 1.0f;
+    if (gk == RG_EXT)
+        memset(taken, 0, (size_t)pare_tensor_numel(ctx->out[0]));
+    x = xt->data;
+    y = ctx->out[0]->data;
+    g = ctx->dout[0]->data;
+    inner = nd > 0 ? xt->dims[nd - 1] : 1;
+    ost = nd > 0 ? ostride[nd - 1] : 0;
+    for (int64_t base = 0; base < n && inner > 0; base += inner) {
+        const float *xr = x + base;
+        float *dr = dx + base;
+        switch (gk) {
+        case RG_SCALE: RB_LOOP(g[o] * scale);
+        case RG_LOG: RB_LOOP(g[o] / expf(y[o]));
+        case RG_LSE: RB_LOOP(g[o] * expf(xr[i] - y[o]));
+        case RG_ABS: RB_LOOP(xr[i] > 0.0f ? g[o] : xr[i] < 0.0f ? -g[o] : 0.0f);
+        case RG_L2: RB_LOOP(y[o] > 0.0f ? g[o] * xr[i] / y[o] : 0.0f);
+        case RG_SQ: RB_LOOP(2.0f * g[o] * xr[i]);
+        case RG_EXT:
+            for (int64_t i = 0; i < inner; i++) {
+                const int64_t o = ooff + i * ost;
+                dr[i] = 0.0f;
+                if (!taken[o] && xr[i] == y[o]) {
+                    taken[o] = 1;
+                    dr[i] = g[o];
+                }
+            }
+            break;
+        }
+        /* next row of the last dim: advance the odometer over dims [0, nd-1) */
+        for (int d = nd - 2; d >= 0; d--) {
+            ooff += ostride[d];
+            if (++idx[d] < xt->dims[d])
+                break;
+            ooff -= xt->dims[d] * ostride[d];
+            idx[d] = 0;
+        }
+    }
+    return PARE_OK;
+}
+
+static size_t red_bscratch(const pare_op_ctx *ctx)
+{
+    return (size_t)pare_tensor_numel(ctx->out[0]);
+}
+
 #define RED_OP(name, kind, post, float_only, since)                              \
     static const red_op op_##name = { kind, post, float_only, since };           \
     static pare_status name##_infer(pare_op_ctx *ctx) { return red_infer(ctx, &op_##name); } \
     static pare_status name##_forward(pare_op_ctx *ctx) { return red_forward(ctx, &op_##name); }
+#define RED_BACKWARD(name)                                                       \
+    static pare_status name##_backward(pare_op_ctx *ctx) { return red_backward(ctx, &op_##name); }
 
 RED_OP(sum, K_SUM, P_NONE, false, 13)
 RED_OP(mean, K_SUM, P_MEAN, false, 18)
@@ -474,26 +574,41 @@ RED_OP(l2, K_SUMSQ, P_SQRT, true, 18)
 RED_OP(sum_square, K_SUMSQ, P_NONE, false, 18)
 RED_OP(log_sum, K_SUM, P_LOG, true, 18)
 RED_OP(log_sum_exp, K_MAX, P_LSE, true, 18)
+RED_BACKWARD(sum)
+RED_BACKWARD(mean)
+RED_BACKWARD(max)
+RED_BACKWARD(min)
+RED_BACKWARD(l1)
+RED_BACKWARD(l2)
+RED_BACKWARD(sum_square)
+RED_BACKWARD(log_sum)
+RED_BACKWARD(log_sum_exp)
 
 /* ---- table ---- */
 
 #define ROW(op, since_, until_, fn, notes_)                                      \
     { .domain = "", .op_type = op, .since = since_, .until = until_,             \
+      .infer = fn##_infer, .forward = fn##_forward, .backward = fn##_backward,    \
+      .backward_scratch = red_bscratch, .flops = ew_flops_in, .notes = notes_ }
+/* No backward. */
+#define ROW_NB(op, since_, until_, fn, notes_)                                   \
+    { .domain = "", .op_type = op, .since = since_, .until = until_,             \
       .infer = fn##_infer, .forward = fn##_forward, .flops = ew_flops_in, .notes = notes_ }
 #define ATTR_NOTE "axes attribute"
 #define INPUT_NOTE "axes optional constant input, noop_with_empty_axes"
+#define EXT_NOTE "; gradient to the first extremum (row-major) on ties"
 
 const pare_op_def ops_reduce[] = {
     ROW("ReduceSum", 1, 12, sum, ATTR_NOTE "; float32, float64, int32, int64"),
     ROW("ReduceSum", 13, 0, sum, INPUT_NOTE "; float32, float64, int32, int64"),
     ROW("ReduceMean", 1, 17, mean, ATTR_NOTE "; integer means truncate"),
     ROW("ReduceMean", 18, 0, mean, INPUT_NOTE "; integer means truncate"),
-    ROW("ReduceMax", 1, 17, max, ATTR_NOTE "; float32, float64, int8, uint8, int32, int64"),
-    ROW("ReduceMax", 18, 0, max, INPUT_NOTE "; float32, float64, int8, uint8, int32, int64"),
-    ROW("ReduceMin", 1, 17, min, ATTR_NOTE "; float32, float64, int8, uint8, int32, int64"),
-    ROW("ReduceMin", 18, 0, min, INPUT_NOTE "; float32, float64, int8, uint8, int32, int64"),
-    ROW("ReduceProd", 1, 17, prod, ATTR_NOTE),
-    ROW("ReduceProd", 18, 0, prod, INPUT_NOTE),
+    ROW("ReduceMax", 1, 17, max, ATTR_NOTE "; float32, float64, int8, uint8, int32, int64" EXT_NOTE),
+    ROW("ReduceMax", 18, 0, max, INPUT_NOTE "; float32, float64, int8, uint8, int32, int64" EXT_NOTE),
+    ROW("ReduceMin", 1, 17, min, ATTR_NOTE "; float32, float64, int8, uint8, int32, int64" EXT_NOTE),
+    ROW("ReduceMin", 18, 0, min, INPUT_NOTE "; float32, float64, int8, uint8, int32, int64" EXT_NOTE),
+    ROW_NB("ReduceProd", 1, 17, prod, ATTR_NOTE),
+    ROW_NB("ReduceProd", 18, 0, prod, INPUT_NOTE),
     ROW("ReduceL1", 1, 17, l1, ATTR_NOTE),
     ROW("ReduceL1", 18, 0, l1, INPUT_NOTE),
     ROW("ReduceL2", 1, 17, l2, ATTR_NOTE "; float32, float64"),

@@ -1,5 +1,5 @@
 /* Shape and index ops: Flatten, Reshape, Squeeze, Unsqueeze, Identity,
- * Dropout (inference), Shape, Size, Constant, ConstantOfShape, Transpose,
+ * Dropout, Shape, Size, Constant, ConstantOfShape, Transpose,
  * Concat, Split, Slice.
  *
  * These ops move bytes: they work on elements by size (1, 2, 4 or 8 bytes),
@@ -331,6 +331,42 @@ static pare_status alias_forward(pare_op_ctx *ctx)
     return PARE_OK;
 }
 
+/* ---- backward of the byte-moving ops (float32 gradients) ---- */
+
+static pare_tensor *dres(const pare_op_ctx *ctx, int i)
+{
+    return ctx->dout && i < ctx->n_out ? ctx->dout[i] : NULL;
+}
+
+static pare_tensor *darg(const pare_op_ctx *ctx, int i)
+{
+    return ctx->din && i < ctx->n_in ? ctx->din[i] : NULL;
+}
+
+/* Gradients are float32: other dtypes are PARE_EUNSUPPORTED. */
+static pare_status grad_dtype(pare_op_ctx *ctx)
+{
+    if (ctx->in[0]->dtype == PARE_F32)
+        return PARE_OK;
+    return pare_op_fail(ctx, PARE_EUNSUPPORTED, "backward: dtype '%s' not supported (float32 only)",
+                        pare_dtype_name(ctx->in[0]->dtype));
+}
+
+/* Identity, Flatten, Reshape, Squeeze, Unsqueeze: dx = dy, same bytes. */
+static pare_status alias_backward(pare_op_ctx *ctx)
+{
+    pare_tensor *dx = darg(ctx, 0), *dy = dres(ctx, 0);
+    pare_status rc = grad_dtype(ctx);
+
+    if (rc != PARE_OK || !dx)
+        return rc;
+    if (dy)
+        memmove(dx->data, dy->data, pare_tensor_nbytes(dx));
+    else
+        memset(dx->data, 0, pare_tensor_nbytes(dx));
+    return PARE_OK;
+}
+
 static pare_status identity_infer(pare_op_ctx *ctx)
 {
     pare_status rc = need(ctx, 1);
@@ -583,16 +619,19 @@ static pare_status unsqueeze13_infer(pare_op_ctx *ctx)
     return unsqueeze_common(ctx, true);
 }
 
-/* ---- Dropout (inference only) ---- */
+/* ---- Dropout ---- */
 
-/* Training mode (opset 12+ input) is random, so pare runs it only when it
- * is a no-op: training_mode false, or ratio 0. Both must be known at plan
- * time to decide. */
+/* Training mode (opset 12+ input) is random, so outside of fine-tuning pare
+ * runs it only when it is a no-op: training_mode false, or ratio 0. Both
+ * must be known at plan time to decide. While fine-tuning (ctx->training)
+ * Dropout drops, whatever training_mode says. */
 static pare_status dropout_check_mode(pare_op_ctx *ctx)
 {
     const pare_tensor *train = ctx->opset >= 12 ? arg(ctx, 2) : NULL;
     const pare_tensor *ratio = ctx->opset >= 12 ? arg(ctx, 1) : NULL;
 
+    if (ctx->training)
+        return PARE_OK;
     if (!train)
         return PARE_OK;
     if (train->dtype != PARE_BOOL || pare_tensor_numel(train) != 1)
@@ -607,6 +646,46 @@ static pare_status dropout_check_mode(pare_op_ctx *ctx)
     if (ratio && ratio->data && pare_tensor_numel(ratio) == 1 && pare_tensor_get_f64(ratio, 0) == 0.0)
         return PARE_OK; /* training with ratio 0 keeps everything */
     return pare_op_fail(ctx, PARE_EUNSUPPORTED, "dropout in training mode is not supported");
+}
+
+/* The drop ratio while fine-tuning: attribute before opset 12, optional
+ * input from 12 (default 0.5), in [0, 1). */
+static pare_status dropout_ratio(pare_op_ctx *ctx, double *out)
+{
+    const pare_tensor *ratio = ctx->opset >= 12 ? arg(ctx, 1) : NULL;
+    double r = 0.5;
+
+    if (ctx->opset < 12) {
+        r = pare_node_attr_float(ctx->node, "ratio", 0.5f);
+    } else if (ratio) {
+        if (!ratio->data || pare_tensor_numel(ratio) != 1) {
+            pare_op_fail(ctx, PARE_EUNSUPPORTED, "input 'ratio' must be a constant scalar");
+            pare_error_hint(ctx->err, "fine-tuning needs the dropout ratio at plan time");
+            return PARE_EUNSUPPORTED;
+        }
+        r = pare_tensor_get_f64(ratio, 0);
+    }
+    if (!(r >= 0.0 && r < 1.0))
+        return pare_op_fail(ctx, PARE_EINPUT, "dropout ratio %g is outside [0, 1)", r);
+    *out = r;
+    return PARE_OK;
+}
+
+/* splitmix64's finalizer. */
+static inline uint64_t mix64(uint64_t z)
+{
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+/* Keep element i of this step? A counter-based hash of (seed, i): the seed
+ * is mixed first so steps with nearby seeds draw unrelated masks, and
+ * backward regenerates the mask without storing it. */
+static inline bool dropout_keep(uint64_t seed, int64_t i, double ratio)
+{
+    uint64_t z = mix64(mix64(seed + 0x9e3779b97f4a7c15ull) + (uint64_t)i * 0x9e3779b97f4a7c15ull);
+    return (double)(z >> 11) * (1.0 / 9007199254740992.0) >= ratio;
 }
 
 /* Mask: same dtype as the data before opset 10, bool from 10. */
@@ -663,16 +742,68 @@ static void fill_one(pare_tensor *t)
     }
 }
 
+/* Training (ctx->training): y = x * mask / (1 - ratio), float32 only;
+ * otherwise y = x and the mask is all ones. */
 static pare_status dropout_forward(pare_op_ctx *ctx)
 {
     pare_tensor *mask = res(ctx, 1);
+    const pare_tensor *x = ctx->in[0];
+    double ratio = 0.0;
+    float scale;
     pare_status rc = dropout_check_mode(ctx);
 
+    if (rc == PARE_OK && ctx->training)
+        rc = dropout_ratio(ctx, &ratio);
     if (rc != PARE_OK)
         return rc;
-    alias_forward(ctx);
-    if (mask && mask->data)
-        fill_one(mask);
+    if (!ctx->training || ratio == 0.0) {
+        alias_forward(ctx);
+        if (mask && mask->data)
+            fill_one(mask);
+        return PARE_OK;
+    }
+    if (x->dtype != PARE_F32)
+        return pare_op_fail(ctx, PARE_EUNSUPPORTED, "training dropout on dtype '%s' not supported",
+                            pare_dtype_name(x->dtype));
+    scale = (float)(1.0 / (1.0 - ratio));
+    for (int64_t i = 0; i < pare_tensor_numel(x); i++) {
+        bool keep = dropout_keep(ctx->seed, i, ratio);
+        pare_tensor_f32(ctx->out[0])[i] = keep ? pare_tensor_f32(x)[i] * scale : 0.0f;
+        if (mask && mask->data) {
+            if (mask->dtype == PARE_F32)
+                pare_tensor_f32(mask)[i] = keep ? 1.0f : 0.0f;
+            else if (mask->dtype == PARE_BOOL)
+                ((uint8_t *)mask->data)[i] = keep;
+        }
+    }
+    return PARE_OK;
+}
+
+/* dx = dy * mask / (1 - ratio) with the forward's mask (same seed) while
+ * training, dx = dy otherwise. */
+static pare_status dropout_backward(pare_op_ctx *ctx)
+{
+    pare_tensor *dx = darg(ctx, 0), *dy = dres(ctx, 0);
+    double ratio = 0.0;
+    float scale;
+    pare_status rc = grad_dtype(ctx);
+
+    if (rc == PARE_OK && ctx->training)
+        rc = dropout_ratio(ctx, &ratio);
+    if (rc != PARE_OK || !dx)
+        return rc;
+    if (!dy) {
+        memset(dx->data, 0, pare_tensor_nbytes(dx));
+        return PARE_OK;
+    }
+    if (!ctx->training || ratio == 0.0) {
+        memmove(dx->data, dy->data, pare_tensor_nbytes(dx));
+        return PARE_OK;
+    }
+    scale = (float)(1.0 / (1.0 - ratio));
+    for (int64_t i = 0; i < pare_tensor_numel(dx); i++)
+        pare_tensor_f32(dx)[i] =
+            dropout_keep(ctx->seed, i, ratio) ? pare_tensor_f32(dy)[i] * scale : 0.0f;
     return PARE_OK;
 }
 
@@ -952,6 +1083,31 @@ static pare_status transpose_forward(pare_op_ctx *ctx)
     return PARE_OK;
 }
 
+
+/* dx = dy transposed back: dx's dim perm[k] walks dy's dim k. */
+static pare_status transpose_backward(pare_op_ctx *ctx)
+{
+    const pare_tensor *x = ctx->in[0];
+    pare_tensor *dx = darg(ctx, 0), *dy = dres(ctx, 0);
+    int perm[PARE_MAX_DIMS];
+    int64_t y_strides[PARE_MAX_DIMS], strides[PARE_MAX_DIMS];
+    pare_status rc = grad_dtype(ctx);
+
+    if (rc == PARE_OK)
+        rc = transpose_perm(ctx, perm);
+    if (rc != PARE_OK || !dx)
+        return rc;
+    if (!dy) {
+        memset(dx->data, 0, pare_tensor_nbytes(dx));
+        return PARE_OK;
+    }
+    contiguous_strides(dy->ndim, dy->dims, y_strides);
+    for (int k = 0; k < x->ndim; k++)
+        strides[perm[k]] = y_strides[k];
+    strided_copy(x->ndim, x->dims, strides, dy->data, dx->data, sizeof(float), ctx->n_threads);
+    return PARE_OK;
+}
+
 /* ---- Concat ---- */
 
 static pare_status concat_infer(pare_op_ctx *ctx)
@@ -1027,6 +1183,36 @@ static pare_status concat_forward(pare_op_ctx *ctx)
             copy_bytes(dst, (const char *)x->data + o * n, (size_t)n);
             dst += n;
         }
+    }
+    return PARE_OK;
+}
+
+
+/* din[i] = input i's slab of dy along the axis. */
+static pare_status concat_backward(pare_op_ctx *ctx)
+{
+    const pare_tensor *y = ctx->out[0], *dy = dres(ctx, 0);
+    int axis = 0;
+    int64_t outer, row, off = 0;
+    pare_status rc = grad_dtype(ctx);
+
+    if (rc == PARE_OK)
+        rc = norm_axis(ctx, pare_node_attr_int(ctx->node, "axis", 1), y->ndim, false, &axis);
+    if (rc != PARE_OK)
+        return rc;
+    outer = numel_range(y->dims, 0, axis);
+    row = numel_range(y->dims, axis, y->ndim);
+    for (int i = 0; i < ctx->n_in; i++) {
+        const pare_tensor *x = ctx->in[i];
+        pare_tensor *dx = darg(ctx, i);
+        int64_t n = numel_range(x->dims, axis, x->ndim);
+        if (dx && !dy)
+            memset(dx->data, 0, pare_tensor_nbytes(dx));
+        else if (dx)
+            for (int64_t o = 0; o < outer; o++)
+                memcpy(pare_tensor_f32(dx) + o * n, pare_tensor_f32(dy) + o * row + off,
+                       (size_t)n * sizeof(float));
+        off += n;
     }
     return PARE_OK;
 }
@@ -1156,6 +1342,42 @@ static pare_status split_forward(pare_op_ctx *ctx)
             if (ctx->out[i])
                 copy_bytes((char *)ctx->out[i]->data + o * n, src, (size_t)n);
             src += n;
+        }
+    }
+    return PARE_OK;
+}
+
+
+/* dx = the outputs' gradients concatenated along the axis (zeros for
+ * outputs without one). */
+static pare_status split_backward(pare_op_ctx *ctx)
+{
+    const pare_tensor *x = ctx->in[0];
+    pare_tensor *dx = darg(ctx, 0);
+    int64_t *sizes = ctx->scratch, outer, inner, row;
+    int axis = 0;
+    pare_status rc = grad_dtype(ctx);
+
+    if (rc != PARE_OK || !dx)
+        return rc;
+    if (ctx->scratch_bytes < (size_t)ctx->n_out * sizeof(int64_t))
+        return pare_op_fail(ctx, PARE_EINTERNAL, "split scratch too small");
+    rc = split_sizes(ctx, &axis, sizes);
+    if (rc != PARE_OK)
+        return rc;
+    outer = numel_range(x->dims, 0, axis);
+    inner = numel_range(x->dims, axis + 1, x->ndim);
+    row = x->dims[axis] * inner;
+    for (int64_t o = 0; o < outer; o++) {
+        float *dst = pare_tensor_f32(dx) + o * row;
+        for (int i = 0; i < ctx->n_out; i++) {
+            int64_t n = sizes[i] * inner;
+            const pare_tensor *dy = dres(ctx, i);
+            if (dy && ctx->out[i])
+                memcpy(dst, pare_tensor_f32(dy) + o * n, (size_t)n * sizeof(float));
+            else
+                memset(dst, 0, (size_t)n * sizeof(float));
+            dst += n;
         }
     }
     return PARE_OK;
@@ -1309,6 +1531,44 @@ static pare_status slice_forward(pare_op_ctx *ctx)
     return PARE_OK;
 }
 
+
+/* dx = 0, then each dy element goes back to the x element it was read
+ * from (slices never repeat an element, so plain stores). */
+static pare_status slice_backward(pare_op_ctx *ctx)
+{
+    const pare_tensor *x = ctx->in[0];
+    pare_tensor *dx = darg(ctx, 0), *dy = dres(ctx, 0);
+    int64_t in_strides[PARE_MAX_DIMS], strides[PARE_MAX_DIMS], idx[PARE_MAX_DIMS] = {0};
+    int64_t base = 0, n;
+    slice_plan p;
+    pare_status rc = grad_dtype(ctx);
+
+    if (rc == PARE_OK)
+        rc = slice_plan_make(ctx, &p);
+    if (rc != PARE_OK || !dx)
+        return rc;
+    memset(dx->data, 0, pare_tensor_nbytes(dx));
+    n = pare_shape_numel(x->ndim, p.len);
+    if (!dy || n == 0)
+        return PARE_OK;
+    contiguous_strides(x->ndim, x->dims, in_strides);
+    for (int k = 0; k < x->ndim; k++) {
+        base += p.start[k] * in_strides[k];
+        strides[k] = in_strides[k] * p.step[k];
+    }
+    for (int64_t i = 0, off = base; i < n; i++) {
+        pare_tensor_f32(dx)[off] = pare_tensor_f32(dy)[i];
+        for (int k = x->ndim - 1; k >= 0; k--) {
+            off += strides[k];
+            if (++idx[k] < p.len[k])
+                break;
+            off -= strides[k] * idx[k];
+            idx[k] = 0;
+        }
+    }
+    return PARE_OK;
+}
+
 /* ---- the family table ---- */
 
 #define ALIAS PARE_OP_ALIAS
@@ -1316,32 +1576,42 @@ static pare_status slice_forward(pare_op_ctx *ctx)
 
 const pare_op_def ops_shape[] = {
     { .domain = "", .op_type = "Identity", .since = 1, .until = 0,
-      .infer = identity_infer, .forward = alias_forward, .flags = ALIAS,
+      .infer = identity_infer, .forward = alias_forward, .backward = alias_backward, .flags = ALIAS,
       .notes = "tensors only (no sequences or optionals)" },
     { .domain = "", .op_type = "Flatten", .since = 1, .until = 0,
-      .infer = flatten_infer, .forward = alias_forward, .flags = ALIAS },
+      .infer = flatten_infer, .forward = alias_forward,
+      .backward = alias_backward, .flags = ALIAS },
     { .domain = "", .op_type = "Reshape", .since = 1, .until = 4,
-      .infer = reshape1_infer, .forward = alias_forward, .flags = ALIAS },
+      .infer = reshape1_infer, .forward = alias_forward,
+      .backward = alias_backward, .flags = ALIAS },
     { .domain = "", .op_type = "Reshape", .since = 5, .until = 0,
-      .infer = reshape_infer, .forward = alias_forward, .flags = ALIAS,
+      .infer = reshape_infer, .forward = alias_forward, .backward = alias_backward, .flags = ALIAS,
       .notes = "the shape input must be known at plan time" },
     { .domain = "", .op_type = "Squeeze", .since = 1, .until = 12,
-      .infer = squeeze1_infer, .forward = alias_forward, .flags = ALIAS },
+      .infer = squeeze1_infer, .forward = alias_forward,
+      .backward = alias_backward, .flags = ALIAS },
     { .domain = "", .op_type = "Squeeze", .since = 13, .until = 0,
-      .infer = squeeze13_infer, .forward = alias_forward, .flags = ALIAS },
+      .infer = squeeze13_infer, .forward = alias_forward,
+      .backward = alias_backward, .flags = ALIAS },
     { .domain = "", .op_type = "Unsqueeze", .since = 1, .until = 12,
-      .infer = unsqueeze1_infer, .forward = alias_forward, .flags = ALIAS },
+      .infer = unsqueeze1_infer, .forward = alias_forward,
+      .backward = alias_backward, .flags = ALIAS },
     { .domain = "", .op_type = "Unsqueeze", .since = 13, .until = 0,
-      .infer = unsqueeze13_infer, .forward = alias_forward, .flags = ALIAS },
+      .infer = unsqueeze13_infer, .forward = alias_forward,
+      .backward = alias_backward, .flags = ALIAS },
     { .domain = "", .op_type = "Dropout", .since = 1, .until = 9,
-      .infer = dropout_infer, .forward = dropout_forward, .flags = ALIAS,
-      .notes = "inference only: output = input, mask all ones" },
+      .infer = dropout_infer, .forward = dropout_forward,
+      .backward = dropout_backward, .flags = ALIAS,
+      .notes = "output = input, mask all ones; drops while fine-tuning" },
     { .domain = "", .op_type = "Dropout", .since = 10, .until = 11,
-      .infer = dropout_infer, .forward = dropout_forward, .flags = ALIAS,
-      .notes = "inference only: output = input, mask all true" },
+      .infer = dropout_infer, .forward = dropout_forward,
+      .backward = dropout_backward, .flags = ALIAS,
+      .notes = "output = input, mask all true; drops while fine-tuning" },
     { .domain = "", .op_type = "Dropout", .since = 12, .until = 0,
-      .infer = dropout_infer, .forward = dropout_forward, .flags = ALIAS,
-      .notes = "inference only: training_mode must be a constant, true only with ratio 0" },
+      .infer = dropout_infer, .forward = dropout_forward,
+      .backward = dropout_backward, .flags = ALIAS,
+      .notes = "training_mode must be a constant, true only with ratio 0; drops while "
+               "fine-tuning (ratio constant)" },
     { .domain = "", .op_type = "Shape", .since = 1, .until = 14,
       .infer = shape_infer, .forward = shape_forward, .flags = SHAPE_ONLY },
     { .domain = "", .op_type = "Shape", .since = 15, .until = 0,
@@ -1355,24 +1625,27 @@ const pare_op_def ops_shape[] = {
       .infer = constant_of_shape_infer, .forward = constant_of_shape_forward,
       .notes = "the shape input must be known at plan time" },
     { .domain = "", .op_type = "Transpose", .since = 1, .until = 0,
-      .infer = transpose_infer, .forward = transpose_forward },
+      .infer = transpose_infer, .forward = transpose_forward,
+      .backward = transpose_backward },
     { .domain = "", .op_type = "Concat", .since = 1, .until = 0,
-      .infer = concat_infer, .forward = concat_forward },
+      .infer = concat_infer, .forward = concat_forward,
+      .backward = concat_backward },
     { .domain = "", .op_type = "Split", .since = 1, .until = 12,
       .infer = split_infer, .forward = split_forward },
     { .domain = "", .op_type = "Split", .since = 13, .until = 17,
-      .infer = split_infer, .forward = split_forward,
+      .infer = split_infer, .forward = split_forward, .backward = split_backward,
       .notes = "the split input must be known at plan time" },
     { .domain = "", .op_type = "Split", .since = 18, .until = 0,
-      .infer = split_infer, .forward = split_forward,
+      .infer = split_infer, .forward = split_forward, .backward = split_backward,
       .notes = "the split input must be known at plan time" },
     { .domain = "", .op_type = "Slice", .since = 1, .until = 9,
       .infer = slice_infer, .forward = slice_forward },
     { .domain = "", .op_type = "Slice", .since = 10, .until = 0,
-      .infer = slice_infer, .forward = slice_forward,
+      .infer = slice_infer, .forward = slice_forward, .backward = slice_backward,
       .notes = "starts, ends, axes and steps must be known at plan time" },
     { .domain = "", .op_type = "Gather", .since = 1, .until = 0,
-      .infer = shape_gather_infer, .forward = shape_gather_forward },
+      .infer = shape_gather_infer, .forward = shape_gather_forward,
+      .backward = shape_gather_backward },
     { .domain = "", .op_type = "GatherElements", .since = 11, .until = 0,
       .infer = shape_gather_elements_infer, .forward = shape_gather_elements_forward },
     { .domain = "", .op_type = "Tile", .since = 6, .until = 0,
@@ -1389,34 +1662,40 @@ const pare_op_def ops_shape[] = {
     { .domain = "", .op_type = "CastLike", .since = 15, .until = 0,
       .infer = shape_castlike_infer, .forward = shape_cast_forward, .flops = shape_cast_flops },
     { .domain = "", .op_type = "Pad", .since = 1, .until = 1,
-      .infer = shape_pad1_infer, .forward = shape_pad_forward },
+      .infer = shape_pad1_infer, .forward = shape_pad_forward, .backward = shape_pad_backward },
     { .domain = "", .op_type = "Pad", .since = 2, .until = 10,
-      .infer = shape_pad2_infer, .forward = shape_pad_forward },
+      .infer = shape_pad2_infer, .forward = shape_pad_forward, .backward = shape_pad_backward },
     { .domain = "", .op_type = "Pad", .since = 11, .until = 17,
-      .infer = shape_pad11_infer, .forward = shape_pad_forward,
+      .infer = shape_pad11_infer, .forward = shape_pad_forward, .backward = shape_pad_backward,
       .notes = "pads must be known at plan time" },
     { .domain = "", .op_type = "Pad", .since = 18, .until = 0,
-      .infer = shape_pad18_infer, .forward = shape_pad_forward,
+      .infer = shape_pad18_infer, .forward = shape_pad_forward, .backward = shape_pad_backward,
       .notes = "pads and axes must be known at plan time" },
     { .domain = "", .op_type = "Upsample", .since = 7, .until = 8,
       .infer = shape_upsample_infer, .forward = shape_upsample_forward,
+      .backward = shape_upsample_backward,
       .flops = shape_resize_flops },
     { .domain = "", .op_type = "Upsample", .since = 9, .until = 9,
       .infer = shape_upsample_infer, .forward = shape_upsample_forward,
+      .backward = shape_upsample_backward,
       .flops = shape_resize_flops, .notes = "scales must be known at plan time" },
     { .domain = "", .op_type = "Resize", .since = 10, .until = 10,
       .infer = shape_resize_infer, .forward = shape_resize_forward,
+      .backward = shape_resize_backward,
       .flops = shape_resize_flops, .notes = "scales must be known at plan time" },
     { .domain = "", .op_type = "Resize", .since = 11, .until = 12,
       .infer = shape_resize_infer, .forward = shape_resize_forward,
+      .backward = shape_resize_backward,
       .flops = shape_resize_flops,
       .notes = "scales or sizes must be known at plan time; linear and cubic need float32" },
     { .domain = "", .op_type = "Resize", .since = 13, .until = 17,
       .infer = shape_resize_infer, .forward = shape_resize_forward,
+      .backward = shape_resize_backward,
       .flops = shape_resize_flops,
       .notes = "scales or sizes must be known at plan time; linear and cubic need float32" },
     { .domain = "", .op_type = "Resize", .since = 18, .until = 0,
       .infer = shape_resize_infer, .forward = shape_resize_forward,
+      .backward = shape_resize_backward,
       .flops = shape_resize_flops,
       .notes = "antialias is unsupported; linear and cubic need float32" },
     { .domain = "", .op_type = "Trilu", .since = 14, .until = 0,

@@ -179,6 +179,49 @@ pare_status shape_gather_forward(pare_op_ctx *ctx)
     return PARE_OK;
 }
 
+
+/* dx = 0, then dx[o, ix[i], :] += dy[o, i, :] (repeated indices add up);
+ * the indices get no gradient. float32. */
+pare_status shape_gather_backward(pare_op_ctx *ctx)
+{
+    const pare_tensor *x = ctx->in[0], *idx = ctx->in[1];
+    pare_tensor *dx = ctx->din ? ctx->din[0] : NULL, *dy = ctx->dout ? ctx->dout[0] : NULL;
+    int64_t n_idx = pare_tensor_numel(idx), outer, inner, dim;
+    int axis = 0;
+    pare_status rc;
+
+    if (!dx)
+        return PARE_OK;
+    if (x->dtype != PARE_F32)
+        return pare_op_fail(ctx, PARE_EUNSUPPORTED,
+                            "backward: dtype '%s' not supported (float32 only)",
+                            pare_dtype_name(x->dtype));
+    rc = norm_axis(ctx, pare_node_attr_int(ctx->node, "axis", 0), x->ndim, &axis);
+    if (rc != PARE_OK)
+        return rc;
+    memset(dx->data, 0, pare_tensor_nbytes(dx));
+    if (!dy)
+        return PARE_OK;
+    dim = x->dims[axis];
+    outer = numel_range(x->dims, 0, axis);
+    inner = numel_range(x->dims, axis + 1, x->ndim);
+    for (int64_t i = 0; i < n_idx; i++) {
+        int64_t v = pare_tensor_get_i64(idx, i);
+        if (v < -dim || v >= dim)
+            return pare_op_fail(ctx, PARE_EINPUT, "index %lld is out of range for axis %d of size %lld",
+                                (long long)v, axis, (long long)dim);
+        if (v < 0)
+            v += dim;
+        for (int64_t o = 0; o < outer; o++) {
+            float *d = pare_tensor_f32(dx) + (o * dim + v) * inner;
+            const float *g = pare_tensor_f32(dy) + (o * n_idx + i) * inner;
+            for (int64_t j = 0; j < inner; j++)
+                d[j] += g[j];
+        }
+    }
+    return PARE_OK;
+}
+
 /* ---- Tile ---- */
 
 static pare_status tile_repeats(pare_op_ctx *ctx, int64_t *reps)

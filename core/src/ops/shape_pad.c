@@ -17,6 +17,7 @@ pare_status shape_pad2_infer(pare_op_ctx *ctx);
 pare_status shape_pad11_infer(pare_op_ctx *ctx);
 pare_status shape_pad18_infer(pare_op_ctx *ctx);
 pare_status shape_pad_forward(pare_op_ctx *ctx);
+pare_status shape_pad_backward(pare_op_ctx *ctx);
 
 enum pad_mode { PAD_CONSTANT, PAD_REFLECT, PAD_EDGE, PAD_WRAP };
 
@@ -317,5 +318,59 @@ pare_status shape_pad_forward(pare_op_ctx *ctx)
             }
         }
     }
+    return PARE_OK;
+}
+
+/* Adjoint of the forward for every mode: each dy element goes to its
+ * source element of x (reflect, edge and wrap sources add up), or to the
+ * constant_value input's gradient when it reads the constant. float32. */
+pare_status shape_pad_backward(pare_op_ctx *ctx)
+{
+    const pare_tensor *x = ctx->in[0];
+    pare_tensor *dx = ctx->din ? ctx->din[0] : NULL, *dy = ctx->dout ? ctx->dout[0] : NULL;
+    pare_tensor *dv = ctx->din && ctx->opset >= 11 && ctx->n_in > 2 ? ctx->din[2] : NULL;
+    int64_t idx[PARE_MAX_DIMS] = {0}, in_strides[PARE_MAX_DIMS], n, s = 1;
+    double dconst = 0.0;
+    pad_plan p;
+    pare_status rc;
+
+    if (!dx && !dv)
+        return PARE_OK;
+    if (x->dtype != PARE_F32)
+        return pare_op_fail(ctx, PARE_EUNSUPPORTED,
+                            "backward: dtype '%s' not supported (float32 only)",
+                            pare_dtype_name(x->dtype));
+    rc = pad_plan_make(ctx, &p);
+    if (rc != PARE_OK)
+        return rc;
+    if (dx)
+        memset(dx->data, 0, pare_tensor_nbytes(dx));
+    for (int k = p.rank - 1; k >= 0; k--) {
+        in_strides[k] = s;
+        s *= x->dims[k];
+    }
+    n = dy ? pare_shape_numel(p.rank, p.out) : 0;
+    for (int64_t i = 0; i < n; i++) {
+        int64_t off = 0;
+        bool outside = false;
+        for (int k = 0; k < p.rank && !outside; k++) {
+            int64_t src = x->dims[k] ? pad_source(p.mode, idx[k] - p.begin[k], x->dims[k]) : -1;
+            if (src < 0)
+                outside = true;
+            else
+                off += src * in_strides[k];
+        }
+        if (outside)
+            dconst += pare_tensor_f32(dy)[i];
+        else if (dx)
+            pare_tensor_f32(dx)[off] += pare_tensor_f32(dy)[i];
+        for (int k = p.rank - 1; k >= 0; k--) {
+            if (++idx[k] < p.out[k])
+                break;
+            idx[k] = 0;
+        }
+    }
+    if (dv && dv->dtype == PARE_F32 && pare_tensor_numel(dv) == 1)
+        pare_tensor_f32(dv)[0] = (float)dconst;
     return PARE_OK;
 }

@@ -23,6 +23,8 @@ pare_status shape_resize_infer(pare_op_ctx *ctx);
 pare_status shape_resize_forward(pare_op_ctx *ctx);
 pare_status shape_upsample_infer(pare_op_ctx *ctx);
 pare_status shape_upsample_forward(pare_op_ctx *ctx);
+pare_status shape_resize_backward(pare_op_ctx *ctx);
+pare_status shape_upsample_backward(pare_op_ctx *ctx);
 double shape_resize_flops(const pare_op_ctx *ctx);
 
 enum rs_mode { RS_NEAREST, RS_LINEAR, RS_CUBIC };
@@ -618,6 +620,95 @@ pare_status shape_resize_forward(pare_op_ctx *ctx)
 pare_status shape_upsample_forward(pare_op_ctx *ctx)
 {
     return forward_common(ctx, true);
+}
+
+
+/* ---- backward ----
+ * The adjoint of the interpolation: each dy element adds dy * (product of
+ * its taps' weights) to every x element it read (nearest: one element);
+ * extrapolated outputs (tf_crop_and_resize) read no element. roi, scales
+ * and sizes get zero gradients. float32. */
+static pare_status backward_common(pare_op_ctx *ctx, bool upsample)
+{
+    const pare_tensor *x = ctx->in[0], *dy = ctx->dout ? ctx->dout[0] : NULL;
+    pare_tensor *dx = ctx->din ? ctx->din[0] : NULL;
+    axis_taps at[PARE_MAX_DIMS];
+    int64_t in_strides[PARE_MAX_DIMS], idx[PARE_MAX_DIMS] = {0}, tap[PARE_MAX_DIMS], total;
+    resize_cfg c;
+    int n;
+    pare_status rc;
+
+    for (int i = 1; ctx->din && i < ctx->n_in; i++)
+        if (ctx->din[i] && ctx->din[i]->data)
+            memset(ctx->din[i]->data, 0, pare_tensor_nbytes(ctx->din[i]));
+    if (!dx)
+        return PARE_OK;
+    if (x->dtype != PARE_F32)
+        return pare_op_fail(ctx, PARE_EUNSUPPORTED,
+                            "backward: dtype '%s' not supported (float32 only)",
+                            pare_dtype_name(x->dtype));
+    rc = resize_config(ctx, upsample, &c);
+    if (rc != PARE_OK)
+        return rc;
+    memset(dx->data, 0, pare_tensor_nbytes(dx));
+    n = c.rank;
+    total = pare_shape_numel(n, c.out);
+    if (!dy || total == 0)
+        return PARE_OK;
+    if (n == 0) {
+        pare_tensor_f32(dx)[0] = pare_tensor_f32(dy)[0];
+        return PARE_OK;
+    }
+    build_taps(&c, x, ctx->scratch, at);
+    {
+        int64_t st = 1;
+        for (int k = n - 1; k >= 0; k--) {
+            in_strides[k] = st;
+            st *= x->dims[k];
+        }
+    }
+    for (int64_t i = 0; i < total; i++) {
+        float g = pare_tensor_f32(dy)[i];
+        bool outside = false;
+        int k;
+        for (k = 0; k < n; k++) {
+            outside |= at[k].outside[idx[k]] != 0;
+            tap[k] = 0;
+        }
+        while (!outside && g != 0.0f) {
+            int64_t off = 0;
+            float wc = 1.0f;
+            for (k = 0; k < n; k++) {
+                const axis_taps *a = &at[k];
+                off += a->idx[idx[k] * a->t + tap[k]] * in_strides[k];
+                wc *= a->w[idx[k] * a->t + tap[k]];
+            }
+            pare_tensor_f32(dx)[off] += wc * g;
+            for (k = n - 1; k >= 0; k--) {
+                if (++tap[k] < at[k].t)
+                    break;
+                tap[k] = 0;
+            }
+            if (k < 0)
+                break;
+        }
+        for (k = n - 1; k >= 0; k--) {
+            if (++idx[k] < c.out[k])
+                break;
+            idx[k] = 0;
+        }
+    }
+    return PARE_OK;
+}
+
+pare_status shape_resize_backward(pare_op_ctx *ctx)
+{
+    return backward_common(ctx, false);
+}
+
+pare_status shape_upsample_backward(pare_op_ctx *ctx)
+{
+    return backward_common(ctx, true);
 }
 
 /* Nearest moves data (0); linear and cubic: 2 flops per tap per output,

@@ -30,15 +30,19 @@ pare_status shape_pad2_infer(pare_op_ctx *ctx);
 pare_status shape_pad11_infer(pare_op_ctx *ctx);
 pare_status shape_pad18_infer(pare_op_ctx *ctx);
 pare_status shape_pad_forward(pare_op_ctx *ctx);
+pare_status shape_pad_backward(pare_op_ctx *ctx);
 
 pare_status shape_resize_infer(pare_op_ctx *ctx);
 pare_status shape_resize_forward(pare_op_ctx *ctx);
 pare_status shape_upsample_infer(pare_op_ctx *ctx);
 pare_status shape_upsample_forward(pare_op_ctx *ctx);
+pare_status shape_resize_backward(pare_op_ctx *ctx);
+pare_status shape_upsample_backward(pare_op_ctx *ctx);
 double shape_resize_flops(const pare_op_ctx *ctx);
 
 pare_status shape_gather_infer(pare_op_ctx *ctx);
 pare_status shape_gather_forward(pare_op_ctx *ctx);
+pare_status shape_gather_backward(pare_op_ctx *ctx);
 pare_status shape_tile_infer(pare_op_ctx *ctx);
 pare_status shape_tile_forward(pare_op_ctx *ctx);
 pare_status shape_range_infer(pare_op_ctx *ctx);
