@@ -20,6 +20,8 @@
 #include "pare/op.h"
 #include "pare/tensor.h"
 
+#include "../../core/src/ops/nn_gemm.h" /* core-private: tested directly */
+
 /* ---- harness ---- */
 
 #define MAX_ATTRS 12
@@ -1645,6 +1647,79 @@ static void test_exec_small_cnn(void **state)
     pare_graph_free(g);
 }
 
+/* ---- nn_gemm_taps (core-private micro-kernels for conv) ---- */
+
+/* Every kernel this CPU runs against a naive triple loop in double on odd
+ * shapes (m, n, k off the register blocks), row strides wider than the rows,
+ * taps at scattered offsets, and output mappings (bias, dropped columns);
+ * every other float of c stays untouched. */
+static void test_nn_gemm_taps_odd_shapes(void **state)
+{
+    enum { MAXM = 19, MAXK = 21, MAXT = 3, LDA = 24, LDB = 83, LDC = 80 };
+    static float a[MAXT * MAXM * LDA], b[MAXT * 11 + MAXK * LDB + LDB], c[MAXM * LDC];
+    static double want[MAXM * LDC], mag[MAXM * LDC];
+    static const float bias[MAXM] = {0.5f, -1.0f, 2.0f, 0.25f, -0.75f, 1.5f, 3.0f, -2.0f, 0.1f,
+                                     0.2f, 0.3f, 0.4f, 0.5f, 0.6f, 0.7f, 0.8f, 0.9f, -0.9f, 1.1f};
+    const int64_t ms[] = {1, 3, 4, 7, 8, 9, 17, 19};
+    const int64_t ns[] = {1, 5, 8, 15, 16, 17, 31, 32, 33, 47, 64, 75};
+    const int64_t ks[] = {0, 1, 3, 16, 21};
+    const nn_gemm_out outs[] = {{0, 0, NULL}, {7, 5, bias}, {3, 1, NULL}, {16, 14, bias},
+                                {30, 28, NULL}};
+    const enum nn_gemm_isa isas[] = {NN_GEMM_AUTO, NN_GEMM_REF, NN_GEMM_AVX2, NN_GEMM_AVX512};
+    int ran = 0;
+    (void)state;
+
+    for (size_t i = 0; i < sizeof a / sizeof a[0]; i++)
+        a[i] = (float)((int)(i * 37 % 101) - 50) / 50.0f;
+    for (size_t i = 0; i < sizeof b / sizeof b[0]; i++)
+        b[i] = (float)((int)(i * 53 % 97) - 48) / 48.0f;
+    for (size_t s = 0; s < sizeof isas / sizeof isas[0]; s++)
+    for (size_t oi = 0; oi < sizeof outs / sizeof outs[0]; oi++)
+    for (int64_t taps = 1; taps <= MAXT; taps += 2)
+    for (size_t mi = 0; mi < sizeof ms / sizeof ms[0]; mi++)
+    for (size_t ni = 0; ni < sizeof ns / sizeof ns[0]; ni++)
+    for (size_t ki = 0; ki < sizeof ks / sizeof ks[0]; ki++) {
+        int64_t m = ms[mi], n = ns[ni], k = ks[ki], a_tap = MAXM * LDA;
+        const nn_gemm_out *o = outs[oi].wq ? &outs[oi] : NULL;
+        int64_t wq = o ? o->wq : n, ow = o ? o->ow : n;
+        const float *bt[MAXT];
+        for (int64_t t = 0; t < taps; t++)
+            bt[t] = b + t * 11 + (taps - 1 - t) * LDB / 2; /* overlapping, unaligned */
+        for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) {
+            c[i] = 1234.5f;
+            want[i] = 1234.5;
+            mag[i] = 0.0;
+        }
+        if (!nn_gemm_taps_isa(isas[s], m, n, k, taps, a, LDA, a_tap, bt, LDB, c, LDC, o))
+            break; /* this CPU lacks the kernel */
+        ran++;
+        for (int64_t i = 0; i < m; i++)
+            for (int64_t j = 0; j < n; j++) {
+                int64_t q = j / wq * ow + j % wq;
+                if (j % wq >= ow)
+                    continue;
+                want[i * LDC + q] = o && o->bias ? o->bias[i] : 0.0;
+                for (int64_t t = 0; t < taps; t++)
+                    for (int64_t kk = 0; kk < k; kk++) {
+                        double p = (double)a[t * a_tap + i * LDA + kk] * bt[t][kk * LDB + j];
+                        want[i * LDC + q] += p;
+                        mag[i * LDC + q] += fabs(p);
+                    }
+            }
+        for (int64_t i = 0; i < MAXM * LDC; i++)
+            if (fabs(c[i] - want[i]) > 1e-6 * (mag[i] + 1.0))
+                fail_msg("isa %d out %d m %lld n %lld k %lld taps %lld: c[%lld] = %g, want %g",
+                         (int)isas[s], (int)oi, (long long)m, (long long)n, (long long)k,
+                         (long long)taps, (long long)i, c[i], want[i]);
+    }
+    assert_true(ran > 0);
+    /* nothing to do: c untouched */
+    c[0] = 7.0f;
+    assert_int_equal(nn_gemm_taps_isa(NN_GEMM_REF, 0, 5, 3, 1, a, LDA, 0, (const float *const *)&a,
+                                      LDB, c, LDC, NULL), 1);
+    assert_true(c[0] == 7.0f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1675,6 +1750,7 @@ int main(void)
         cmocka_unit_test(test_instancenorm),
         cmocka_unit_test(test_rows_cover_opsets),
         cmocka_unit_test(test_exec_small_cnn),
+        cmocka_unit_test(test_nn_gemm_taps_odd_shapes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

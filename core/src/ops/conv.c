@@ -11,10 +11,13 @@
  *   per register block accumulated over all taps; 3-D: per-row passes.
  * - CONV_PLANES, 1-D / 2-D: the padded input is split into stride phases so
  *   that every kernel tap reads one contiguous range per channel (plane rows
- *   Wq = OW + a few columns long). With 16+ channels per group, one GEMM per
- *   tap (K = C/G) accumulates straight from the planes, with no im2col; with
- *   fewer, the taps' ranges are copied whole into a col (K = C/G * taps) for
- *   one GEMM. The Wq-row result is compacted into y with the bias.
+ *   Wq = OW + a few columns long). nn_gemm_taps (nn_gemm.h) sums every tap
+ *   in registers straight from the planes, with no im2col, and writes y once,
+ *   compacted from Wq-long rows and with the bias: with 16+ channels per
+ *   group as one K = C/G product per tap, with fewer as one b row per
+ *   (channel, tap). Kernels with more than CONV_FUSED_TAPS such rows use
+ *   OpenBLAS instead: one GEMM per tap accumulating, or the taps' ranges
+ *   copied into a col (K = C/G * taps) for one GEMM, then compacted.
  * - CONV_TILES, 1x1 stride-1 unpadded convs (GEMM reads x directly) and 3-D:
  *   im2col of a pixel tile into a per-thread buffer, GEMM straight into y.
  * - CONV_CHUNKS, layers too deep for such GEMMs: multi-image im2col chunks and
@@ -35,6 +38,7 @@
 #endif
 
 #include "ops/families.h"
+#include "ops/nn_gemm.h"
 #include "ops/nn_util.h"
 
 /* Zeros after the last phase plane: row kernels read up to DW_BLOCK - 1
@@ -52,6 +56,9 @@
 
 /* Largest M*N*K of one tile GEMM (see above). */
 #define CONV_TILE_MNK 262144
+/* Most b rows (taps, or channels x taps when folded) of one nn_gemm_taps
+ * call in CONV_PLANES; wider kernels use OpenBLAS. */
+#define CONV_FUSED_TAPS 128
 /* Most floats of one tile's im2col buffer (128 KB). */
 #define CONV_TILE_COL_FLOATS 32768
 /* Chunk mode: columns one GEMM aims for and the col buffer's byte limit. */
@@ -77,6 +84,7 @@ typedef struct conv_geom {
                                 plan time, what scratch_bytes holds at run time */
     /* CONV_PLANES */
     int shift;               /* one GEMM per tap (K = Cg) instead of taps folded into K */
+    int fused;               /* nn_gemm_taps over all taps, straight into y */
     int dw_planes;           /* CONV_DEPTHWISE: blocked kernel on phase planes */
     int64_t qh_max, qw_max;  /* largest tap offset in plane rows / columns */
     int64_t Wq;              /* plane row length: OW + qw_max */
@@ -231,8 +239,9 @@ static int plan_planes(conv_geom *g)
     /* + Wq: a tap's last junk columns read up to qw_max past its block */
     g->plane_floats = round16((size_t)(phases * g->C * (g->R + g->qh_max) * g->Wq + g->Wq +
                                        PLANE_SLACK));
-    g->pcol_floats = g->shift ? 0 : round16((size_t)(g->K * g->R * g->Wq));
-    g->acc_floats = round16((size_t)(g->Mg * g->R * g->Wq));
+    g->fused = (g->shift || g->taps == 1 ? g->taps : g->K) <= CONV_FUSED_TAPS;
+    g->pcol_floats = g->shift || g->fused ? 0 : round16((size_t)(g->K * g->R * g->Wq));
+    g->acc_floats = g->fused ? 0 : round16((size_t)(g->Mg * g->R * g->Wq));
     g->wtap_floats = g->shift ? round16((size_t)(g->M * g->K)) : 0;
     g->slot_floats = g->plane_floats + g->pcol_floats + g->acc_floats;
     return 1;
@@ -607,15 +616,30 @@ static void build_planes(const conv_geom *g, const float *xn, int64_t c0, int64_
     memset(planes + sh * sw * nc * blk, 0, (size_t)(Wq + PLANE_SLACK) * sizeof(float));
 }
 
+/* Start of channel c's range for kernel tap t in the phase planes (rows of
+ * blk floats per channel). */
+static const float *plane_tap(const conv_geom *g, const float *planes, int64_t blk, int64_t c,
+                              int64_t t)
+{
+    const nn_window *w = &g->w;
+    int64_t sh = w->s[1], sw = w->s[2];
+    int64_t kh = t / w->k[2], kw = t % w->k[2];
+    int64_t a = kh * w->d[1] % sh, qh = kh * w->d[1] / sh;
+    int64_t b = kw * w->d[2] % sw, qw = kw * w->d[2] / sw;
+
+    return planes + ((a * sw + b) * g->C + c) * blk + qh * g->Wq + qw;
+}
+
 static void conv_planes(const conv_geom *g, const float *x, const float *wt, const float *bias,
                         float *y, float *scratch, int n_threads)
 {
     const nn_window *w = &g->w;
     int64_t items = g->N * g->n_rtiles, OH = w->out[1], OW = w->out[2];
-    int64_t sh = w->s[1], sw = w->s[2], Wq = g->Wq;
+    int64_t Wq = g->Wq;
     double work = 2.0 * (double)g->N * (double)g->M * (double)g->out_px * (double)g->K;
     int nt = n_threads > 1 && items > 1 && work > 4.0 * NN_PAR_THRESHOLD ? n_threads : 1;
     float *wtap = scratch, *slots = scratch + g->wtap_floats;
+    int fused = g->fused;
 
     if (nt > g->slots)
         nt = g->slots;
@@ -633,6 +657,7 @@ static void conv_planes(const conv_geom *g, const float *x, const float *wt, con
         float *planes = slots + (size_t)tid * g->slot_floats;
         float *pcol = planes + g->plane_floats;
         float *acc = pcol + g->pcol_floats;
+        const float *tap[CONV_FUSED_TAPS];
 #pragma omp for schedule(dynamic, 1)
         for (int64_t it = 0; it < items; it++) {
             int64_t n = it / g->n_rtiles, oh0 = it % g->n_rtiles * g->R;
@@ -640,39 +665,50 @@ static void conv_planes(const conv_geom *g, const float *x, const float *wt, con
             int64_t rq = r + g->qh_max, blk = rq * Wq, cols = r * Wq;
             build_planes(g, x + n * g->C * g->in_px, 0, g->C, oh0, rq, planes);
             for (int64_t gi = 0; gi < g->G; gi++) {
-                if (!g->shift) {
-                    int64_t row = 0;
+                const float *wg = wt + gi * g->Mg * g->K;
+                if (g->shift || g->taps == 1) {
+                    /* per tap: K = Cg rows of the planes, blk apart */
+                    for (int64_t t = 0; t < g->taps && fused; t++)
+                        tap[t] = plane_tap(g, planes, blk, gi * g->Cg, t);
+                } else if (fused) {
+                    /* taps folded: one b row per (channel, tap), k = 1 */
                     for (int64_t c = 0; c < g->Cg; c++)
-                        for (int64_t kh = 0; kh < w->k[1]; kh++)
-                            for (int64_t kw = 0; kw < w->k[2]; kw++, row++) {
-                                int64_t a = kh * w->d[1] % sh, qh = kh * w->d[1] / sh;
-                                int64_t b = kw * w->d[2] % sw, qw = kw * w->d[2] / sw;
-                                const float *src = planes + ((a * sw + b) * g->C + gi * g->Cg + c) * blk +
-                                                   qh * Wq + qw;
-                                memcpy(pcol + row * cols, src, (size_t)cols * sizeof(float));
-                            }
+                        for (int64_t t = 0; t < g->taps; t++)
+                            tap[c * g->taps + t] = plane_tap(g, planes, blk, gi * g->Cg + c, t);
+                } else {
+                    for (int64_t c = 0, row = 0; c < g->Cg; c++)
+                        for (int64_t t = 0; t < g->taps; t++, row++)
+                            memcpy(pcol + row * cols, plane_tap(g, planes, blk, gi * g->Cg + c, t),
+                                   (size_t)cols * sizeof(float));
                 }
                 for (int64_t m0 = 0; m0 < g->Mg; m0 += g->mt) {
                     int64_t mt = g->Mg - m0 < g->mt ? g->Mg - m0 : g->mt;
-                    if (!g->shift) {
+                    float *am = acc + m0 * cols;
+                    /* Wq-long rows of which OW are real go compacted into y */
+                    float *ym = y + (n * g->M + gi * g->Mg + m0) * g->out_px + oh0 * OW;
+                    nn_gemm_out o = {Wq, OW, bias ? bias + gi * g->Mg + m0 : NULL};
+                    if (fused && g->shift) /* wtap[t][m][c] */
+                        nn_gemm_taps(mt, cols, g->Cg, g->taps, wtap + (gi * g->Mg + m0) * g->Cg,
+                                     g->Cg, g->M * g->Cg, tap, blk, ym, g->out_px, &o);
+                    else if (fused && g->taps == 1)
+                        nn_gemm_taps(mt, cols, g->Cg, 1, wg + m0 * g->K, g->K, 0, tap, blk, ym,
+                                     g->out_px, &o);
+                    else if (fused) /* w[m][c][t]: tap (c, t) is column c * taps + t */
+                        nn_gemm_taps(mt, cols, 1, g->K, wg + m0 * g->K, g->K, 1, tap, 0, ym,
+                                     g->out_px, &o);
+                    else if (!g->shift)
                         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)mt, (int)cols,
-                                    (int)g->K, 1.0f, wt + (gi * g->Mg + m0) * g->K, (int)g->K, pcol,
-                                    (int)cols, 0.0f, acc + m0 * cols, (int)cols);
-                        continue;
-                    }
-                    for (int64_t t = 0; t < g->taps; t++) {
-                        int64_t kh = t / w->k[2], kw = t % w->k[2];
-                        int64_t a = kh * w->d[1] % sh, qh = kh * w->d[1] / sh;
-                        int64_t b = kw * w->d[2] % sw, qw = kw * w->d[2] / sw;
-                        const float *src = planes + ((a * sw + b) * g->C + gi * g->Cg) * blk +
-                                           qh * Wq + qw;
-                        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)mt, (int)cols,
-                                    (int)g->Cg, 1.0f, wtap + (t * g->M + gi * g->Mg + m0) * g->Cg,
-                                    (int)g->Cg, src, (int)blk, t ? 1.0f : 0.0f, acc + m0 * cols,
-                                    (int)cols);
-                    }
+                                    (int)g->K, 1.0f, wg + m0 * g->K, (int)g->K, pcol, (int)cols,
+                                    0.0f, am, (int)cols);
+                    else
+                        for (int64_t t = 0; t < g->taps; t++)
+                            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)mt,
+                                        (int)cols, (int)g->Cg, 1.0f,
+                                        wtap + (t * g->M + gi * g->Mg + m0) * g->Cg, (int)g->Cg,
+                                        plane_tap(g, planes, blk, gi * g->Cg, t), (int)blk,
+                                        t ? 1.0f : 0.0f, am, (int)cols);
                 }
-                for (int64_t m = 0; m < g->Mg; m++)
+                for (int64_t m = 0; m < g->Mg && !fused; m++)
                     compact_rows(y + (n * g->M + gi * g->Mg + m) * g->out_px + oh0 * OW,
                                  acc + m * cols, r, OW, Wq, bias ? bias[gi * g->Mg + m] : 0.0f);
             }
