@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds pare and runs every test: the release build with warnings as errors
-# (unit, conformance, e2e, interop, bench smoke), the unit and conformance
-# tests again under AddressSanitizer + UndefinedBehaviorSanitizer, and the
+# (unit, conformance, e2e, tui, interop, bench smoke), the unit, conformance
+# and tui tests again under AddressSanitizer + UndefinedBehaviorSanitizer, and the
 # ONNX loader fuzzer for FUZZ_SECONDS (default 60).
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -25,7 +25,7 @@ stage "sanitizer build (ASan + UBSan)"
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DPARE_WERROR=ON -DPARE_SANITIZE=ON >/dev/null
 cmake --build build-asan -j"$jobs"
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
-  ctest --test-dir build-asan --output-on-failure -j"$jobs" -L 'unit|conformance'
+  ctest --test-dir build-asan --output-on-failure -j"$jobs" -L 'unit|conformance|tui'
 
 if [ -x tests/fuzz/run.sh ]; then
   stage "fuzzing the ONNX loader"

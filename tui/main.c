@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "app.h"
 #include "cli.h"
 #include "pare/error.h"
 
@@ -17,6 +18,7 @@ static const cli_command commands[] = {
     {"convert", cmd_convert, "load and save a model (ONNX round trip)"},
     {"bench", cmd_bench, "latency, throughput and memory per batch size"},
     {"ops", cmd_ops, "list the ops pare can run"},
+    {"tui", cmd_tui, "the workbench: browse a model's layers and weights (also `pare` alone)"},
 };
 #define N_COMMANDS (int)(sizeof commands / sizeof commands[0])
 
@@ -38,6 +40,10 @@ int main(int argc, char **argv)
     const char *guess;
 
     if (argc < 2) {
+        int rc = cmd_tui_default(argv[0]); /* -1: not a terminal */
+
+        if (rc >= 0)
+            return rc;
         usage(stderr);
         return CLI_USAGE;
     }

@@ -63,7 +63,7 @@ usage)
     has err "unknown command 'frobnicate'"
     run 2 evl
     has err "did you mean 'eval'"
-    for cmd in info eval run convert bench ops; do
+    for cmd in info eval run convert bench ops tui; do
         run 0 "$cmd" --help
         has out "usage: pare $cmd"
         [ ! -s err ] || fail "$cmd --help wrote to stderr"

@@ -1,0 +1,563 @@
+/* Workbench state and actions (see app.h). Actions never draw. */
+#include "app.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "pare/alloc.h"
+#include "pare/tensor.h"
+
+const char *const app_screen_names[SCREEN_COUNT] = {"Layers", "Inspect", "Log"};
+
+void app_init(app_state *s)
+{
+    memset(s, 0, sizeof *s);
+    s->rows = 24;
+    s->cols = 80;
+    s->inspect_node = -1;
+    s->log_follow = true;
+}
+
+static void weights_free(app_state *s)
+{
+    for (int i = 0; i < s->n_weights; i++) {
+        pare_free(s->weights[i].name);
+        pare_free(s->weights[i].l1);
+    }
+    pare_free(s->weights);
+    s->weights = NULL;
+    s->n_weights = 0;
+    s->inspect_node = -1;
+    s->inspect_top = 0;
+}
+
+static void model_close(app_state *s)
+{
+    weights_free(s);
+    pare_stats_free(s->stats);
+    pare_graph_free(s->graph);
+    pare_free(s->order);
+    s->stats = NULL;
+    s->graph = NULL;
+    s->order = NULL;
+    s->n_rows = s->cursor = s->top = 0;
+}
+
+void app_fini(app_state *s)
+{
+    model_close(s);
+    for (int i = 0; i < s->n_log; i++)
+        pare_free(s->log[i]);
+    pare_free(s->log);
+    s->log = NULL;
+    s->n_log = s->cap_log = 0;
+}
+
+void app_log(app_state *s, bool show, const char *fmt, ...)
+{
+    char buf[sizeof s->message];
+    va_list ap;
+    char *line;
+
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    if (show) {
+        snprintf(s->message, sizeof s->message, "%s", buf);
+        s->message_is_error = false;
+    }
+    if (s->n_log == s->cap_log) {
+        int cap = s->cap_log ? 2 * s->cap_log : 64;
+        char **grown = pare_realloc(s->log, (size_t)cap * sizeof *grown);
+
+        if (!grown)
+            return;
+        s->log = grown;
+        s->cap_log = cap;
+    }
+    line = pare_strdup(buf);
+    if (line)
+        s->log[s->n_log++] = line;
+}
+
+void app_log_error(app_state *s, const pare_error *err)
+{
+    char buf[1024];
+
+    pare_error_format(err, buf, sizeof buf);
+    app_log(s, true, "error: %s", buf);
+    s->message_is_error = true;
+}
+
+int app_body_rows(const app_state *s)
+{
+    int n = s->rows - 5; /* title, header, totals, message, key bar */
+
+    return n < 1 ? 1 : n;
+}
+
+const char *app_node_label(const app_state *s, int node, char *buf, size_t size)
+{
+    const pare_node *nd = &s->graph->nodes[node];
+
+    if (nd->name && nd->name[0])
+        return nd->name;
+    snprintf(buf, size, "#%d", node);
+    return buf;
+}
+
+int app_inspect_lines(const app_state *s)
+{
+    int n = 0;
+
+    for (int i = 0; i < s->n_weights; i++)
+        n += 2 + APP_HIST_ROWS + 1 + (s->weights[i].n_channels ? 1 + s->weights[i].n_channels : 0) + 1;
+    return n;
+}
+
+/* ---- sorting ---- */
+
+static const app_state *sort_state; /* qsort has no context argument */
+
+static int cmp_rows(const void *pa, const void *pb)
+{
+    const app_state *s = sort_state;
+    int a = *(const int *)pa, b = *(const int *)pb;
+    const pare_layer_stat *la = &s->stats->layers[a], *lb = &s->stats->layers[b];
+    char ba[32], bb[32];
+    int c = 0;
+
+    switch (s->sort) {
+    case SORT_NAME:
+        c = strcasecmp(app_node_label(s, a, ba, sizeof ba), app_node_label(s, b, bb, sizeof bb));
+        break;
+    case SORT_OP:
+        c = strcmp(s->graph->nodes[a].op_type, s->graph->nodes[b].op_type);
+        break;
+    case SORT_PARAMS:
+        c = (la->params > lb->params) - (la->params < lb->params);
+        break;
+    case SORT_FLOPS:
+        c = (la->flops > lb->flops) - (la->flops < lb->flops);
+        break;
+    default:
+        break;
+    }
+    if (s->sort_desc)
+        c = -c;
+    return c ? c : (a > b) - (a < b); /* stable: graph order breaks ties */
+}
+
+static void sort_rows(app_state *s)
+{
+    int selected = s->n_rows ? s->order[s->cursor] : -1;
+
+    for (int i = 0; i < s->n_rows; i++)
+        s->order[i] = i;
+    sort_state = s;
+    if (s->sort != SORT_ORDER || s->sort_desc)
+        qsort(s->order, (size_t)s->n_rows, sizeof *s->order, cmp_rows);
+    sort_state = NULL;
+    for (int i = 0; i < s->n_rows; i++)
+        if (s->order[i] == selected)
+            s->cursor = i;
+}
+
+/* ---- scrolling ---- */
+
+static int clampi(int v, int lo, int hi)
+{
+    return v < lo ? lo : v > hi ? hi : v;
+}
+
+static void layers_scroll(app_state *s)
+{
+    int body = app_body_rows(s);
+
+    s->cursor = clampi(s->cursor, 0, s->n_rows ? s->n_rows - 1 : 0);
+    if (s->cursor < s->top)
+        s->top = s->cursor;
+    if (s->cursor >= s->top + body)
+        s->top = s->cursor - body + 1;
+    s->top = clampi(s->top, 0, s->n_rows > body ? s->n_rows - body : 0);
+}
+
+static int max_top(int lines, int body)
+{
+    return lines > body ? lines - body : 0;
+}
+
+/* ---- actions ---- */
+
+int act_open_model(app_state *s, const char *path, const char *data_spec)
+{
+    pare_graph *g = NULL;
+    pare_stats *st = NULL;
+    pare_error err = {0};
+    int *order = NULL;
+    const char *base;
+
+    if (pare_graph_load(path, &g, &err) != PARE_OK ||
+        pare_stats_compute(g, &st, &err) != PARE_OK) {
+        app_log_error(s, &err);
+        pare_graph_free(g);
+        return APP_FX_REDRAW;
+    }
+    order = pare_calloc(st->n_layers ? (size_t)st->n_layers : 1, sizeof *order);
+    if (!order) {
+        pare_fail(&err, PARE_ENOMEM, path, "out of memory");
+        app_log_error(s, &err);
+        pare_stats_free(st);
+        pare_graph_free(g);
+        return APP_FX_REDRAW;
+    }
+    model_close(s);
+    s->graph = g;
+    s->stats = st;
+    s->order = order;
+    s->n_rows = st->n_layers;
+    snprintf(s->model_path, sizeof s->model_path, "%s", path);
+    base = strrchr(path, '/');
+    snprintf(s->model_name, sizeof s->model_name, "%s", base ? base + 1 : path);
+    snprintf(s->data_spec, sizeof s->data_spec, "%s", data_spec ? data_spec : "");
+    sort_rows(s);
+    s->cursor = s->top = 0;
+    s->screen = SCREEN_LAYERS;
+    app_log(s, true, "opened %s: %d layers, %lld params%s%s", s->model_name, st->n_layers,
+            (long long)st->params, s->data_spec[0] ? ", data " : "", s->data_spec);
+    if (!st->planned) {
+        char buf[1024];
+
+        pare_error_format(&st->plan_error, buf, sizeof buf);
+        app_log(s, false, "cannot plan the model, some shapes are unknown: %s", buf);
+    }
+    return APP_FX_REDRAW;
+}
+
+int act_resize(app_state *s, int rows, int cols)
+{
+    s->rows = rows;
+    s->cols = cols;
+    layers_scroll(s);
+    s->inspect_top = clampi(s->inspect_top, 0, max_top(app_inspect_lines(s), app_body_rows(s)));
+    s->log_top = clampi(s->log_top, 0, max_top(s->n_log, app_body_rows(s)));
+    return APP_FX_REDRAW;
+}
+
+int act_move(app_state *s, int delta)
+{
+    int body = app_body_rows(s);
+
+    switch (s->screen) {
+    case SCREEN_LAYERS:
+        s->cursor += delta;
+        layers_scroll(s);
+        break;
+    case SCREEN_INSPECT:
+        s->inspect_top = clampi(s->inspect_top + delta, 0, max_top(app_inspect_lines(s), body));
+        break;
+    case SCREEN_LOG:
+        if (s->log_follow)
+            s->log_top = max_top(s->n_log, body);
+        s->log_top = clampi(s->log_top + delta, 0, max_top(s->n_log, body));
+        s->log_follow = s->log_top == max_top(s->n_log, body);
+        break;
+    default:
+        break;
+    }
+    return APP_FX_REDRAW;
+}
+
+int act_page(app_state *s, int dir)
+{
+    int page = app_body_rows(s) - 1;
+
+    return act_move(s, dir * (page < 1 ? 1 : page));
+}
+
+int act_home(app_state *s)
+{
+    return act_move(s, -(1 << 30));
+}
+
+int act_end(app_state *s)
+{
+    return act_move(s, 1 << 30);
+}
+
+int act_screen_set(app_state *s, int screen)
+{
+    s->screen = clampi(screen, 0, SCREEN_COUNT - 1);
+    s->searching = false;
+    return APP_FX_REDRAW;
+}
+
+int act_screen_next(app_state *s, int dir)
+{
+    return act_screen_set(s, (s->screen + dir + SCREEN_COUNT) % SCREEN_COUNT);
+}
+
+/* Statistics of one f32 weight tensor. */
+static bool weight_compute(app_weight *w, const pare_value *v, int index)
+{
+    const pare_tensor *t = v->init;
+    const float *x = pare_tensor_f32(t);
+    int64_t n = pare_tensor_numel(t), zeros = 0;
+    double sum = 0, sq = 0, lo = INFINITY, hi = -INFINITY, width;
+
+    memset(w, 0, sizeof *w);
+    w->value = index;
+    w->ndim = t->ndim;
+    memcpy(w->dims, t->dims, sizeof w->dims);
+    w->numel = n;
+    w->name = pare_strdup(v->name ? v->name : "");
+    if (!w->name)
+        return false;
+    for (int64_t i = 0; i < n; i++) {
+        double d = x[i];
+
+        if (!isfinite(d))
+            continue;
+        lo = d < lo ? d : lo;
+        hi = d > hi ? d : hi;
+        sum += d;
+        zeros += x[i] == 0.0f;
+    }
+    w->mean = n ? sum / (double)n : 0;
+    for (int64_t i = 0; i < n; i++)
+        if (isfinite(x[i]))
+            sq += ((double)x[i] - w->mean) * ((double)x[i] - w->mean);
+    w->std = n ? sqrt(sq / (double)n) : 0;
+    w->min = n && lo <= hi ? lo : 0;
+    w->max = n && lo <= hi ? hi : 0;
+    w->sparsity = n ? (double)zeros / (double)n : 0;
+    width = w->max - w->min;
+    for (int64_t i = 0; i < n; i++) {
+        int b;
+
+        if (!isfinite(x[i]))
+            continue;
+        b = width > 0 ? (int)(((double)x[i] - w->min) / width * APP_HIST_BINS) : 0;
+        w->hist[clampi(b, 0, APP_HIST_BINS - 1)]++;
+    }
+    if (t->ndim >= 2 && t->dims[0] > 0 && t->dims[0] <= 1 << 20) {
+        int64_t per = n / t->dims[0];
+
+        w->n_channels = (int)t->dims[0];
+        w->l1 = pare_calloc((size_t)w->n_channels, sizeof *w->l1);
+        if (!w->l1)
+            return false;
+        for (int c = 0; c < w->n_channels; c++)
+            for (int64_t i = 0; i < per; i++)
+                w->l1[c] += fabs((double)x[(int64_t)c * per + i]);
+    }
+    return true;
+}
+
+int act_inspect(app_state *s)
+{
+    const pare_node *nd;
+    int node, n = 0;
+    pare_error err = {0};
+    char label[64];
+
+    if (s->screen != SCREEN_LAYERS || !s->n_rows)
+        return APP_FX_NONE;
+    node = s->order[s->cursor];
+    nd = &s->graph->nodes[node];
+    weights_free(s);
+    s->weights = pare_calloc(nd->n_inputs ? (size_t)nd->n_inputs : 1, sizeof *s->weights);
+    if (!s->weights) {
+        pare_fail(&err, PARE_ENOMEM, s->model_name, "out of memory");
+        app_log_error(s, &err);
+        return APP_FX_REDRAW;
+    }
+    for (int i = 0; i < nd->n_inputs; i++) {
+        int v = nd->inputs[i];
+        const pare_value *val = v >= 0 ? &s->graph->values[v] : NULL;
+
+        if (!val || !val->init || val->init->dtype != PARE_F32 || !val->init->data)
+            continue;
+        if (!weight_compute(&s->weights[n], val, v)) {
+            pare_free(s->weights[n].name);
+            s->n_weights = n;
+            pare_fail(&err, PARE_ENOMEM, s->model_name, "out of memory");
+            app_log_error(s, &err);
+            return APP_FX_REDRAW;
+        }
+        n++;
+    }
+    s->n_weights = n;
+    s->inspect_node = node;
+    s->screen = SCREEN_INSPECT;
+    app_log(s, true, "inspect %s (%s): %d weight tensor%s", app_node_label(s, node, label, sizeof label),
+            nd->op_type, n, n == 1 ? "" : "s");
+    return APP_FX_REDRAW;
+}
+
+int act_sort(app_state *s, int column)
+{
+    static const char *const names[SORT_COUNT] = {"graph order", "name", "op", "params", "FLOPs"};
+
+    if (s->sort == column)
+        s->sort_desc = !s->sort_desc;
+    else {
+        s->sort = column;
+        s->sort_desc = column == SORT_PARAMS || column == SORT_FLOPS; /* biggest first */
+    }
+    sort_rows(s);
+    layers_scroll(s);
+    app_log(s, true, "sorted by %s%s", names[column], s->sort_desc ? ", descending" : "");
+    return APP_FX_REDRAW;
+}
+
+static bool row_matches(const app_state *s, int row, const char *text)
+{
+    int node = s->order[row];
+    char label[32];
+
+    return strcasestr(app_node_label(s, node, label, sizeof label), text) ||
+           strcasestr(s->graph->nodes[node].op_type, text);
+}
+
+/* Finds text from row `from` on, wrapping. */
+static int search_from(app_state *s, int from)
+{
+    if (!s->search[0] || !s->n_rows)
+        return APP_FX_NONE;
+    for (int k = 0; k < s->n_rows; k++) {
+        int row = (from + k) % s->n_rows;
+
+        if (row_matches(s, row, s->search)) {
+            s->cursor = row;
+            layers_scroll(s);
+            s->message[0] = '\0';
+            return APP_FX_REDRAW;
+        }
+    }
+    app_log(s, true, "no layer matches '%s'", s->search);
+    s->message_is_error = true;
+    return APP_FX_REDRAW;
+}
+
+int act_search_begin(app_state *s)
+{
+    if (s->screen != SCREEN_LAYERS)
+        return APP_FX_NONE;
+    s->searching = true;
+    s->search[0] = '\0';
+    return APP_FX_REDRAW;
+}
+
+static bool text_key(char *buf, size_t size, int key)
+{
+    size_t len = strlen(buf);
+
+    if (key == TK_BACKSPACE || key == 127 || key == 8) {
+        while (len > 0 && ((unsigned char)buf[len - 1] & 0xC0) == 0x80)
+            len--; /* a UTF-8 continuation byte */
+        if (len > 0)
+            len--;
+        buf[len] = '\0';
+        return true;
+    }
+    if (key >= 0x20 && key < TK_BASE && key != 127) {
+        char enc[5];
+        int n = grid_utf8_encode((uint32_t)key, enc);
+
+        if (len + (size_t)n < size) {
+            memcpy(buf + len, enc, (size_t)n);
+            buf[len + (size_t)n] = '\0';
+        }
+        return true;
+    }
+    return false;
+}
+
+int act_search_key(app_state *s, int key)
+{
+    if (!s->searching)
+        return APP_FX_NONE;
+    if (key == TK_ESC) {
+        s->searching = false;
+        s->search[0] = '\0';
+        return APP_FX_REDRAW;
+    }
+    if (key == TK_ENTER || key == '\r') {
+        s->searching = false;
+        return search_from(s, s->cursor);
+    }
+    if (text_key(s->search, sizeof s->search, key))
+        return search_from(s, s->cursor); /* incremental */
+    return APP_FX_NONE;
+}
+
+int act_search_next(app_state *s)
+{
+    if (s->screen != SCREEN_LAYERS)
+        return APP_FX_NONE;
+    if (!s->search[0]) {
+        app_log(s, true, "no search yet: press / to search");
+        return APP_FX_REDRAW;
+    }
+    return search_from(s, s->cursor + 1);
+}
+
+int act_help_toggle(app_state *s)
+{
+    s->help_open = !s->help_open;
+    s->help_filter[0] = '\0';
+    s->help_top = 0;
+    return APP_FX_REDRAW;
+}
+
+int act_help_key(app_state *s, int key)
+{
+    if (!s->help_open)
+        return APP_FX_NONE;
+    if (key == TK_ESC || key == '?' || key == TK_F1 || (key == 'q' && !s->help_filter[0]))
+        return act_help_toggle(s);
+    if (key == TK_DOWN || key == TK_PGDN) {
+        s->help_top++;
+        return APP_FX_REDRAW;
+    }
+    if (key == TK_UP || key == TK_PGUP) {
+        s->help_top = s->help_top > 0 ? s->help_top - 1 : 0;
+        return APP_FX_REDRAW;
+    }
+    if (text_key(s->help_filter, sizeof s->help_filter, key)) {
+        s->help_top = 0;
+        return APP_FX_REDRAW;
+    }
+    return APP_FX_NONE;
+}
+
+int act_back(app_state *s)
+{
+    if (s->help_open)
+        return act_help_toggle(s);
+    if (s->searching) {
+        s->searching = false;
+        return APP_FX_REDRAW;
+    }
+    if (s->screen != SCREEN_LAYERS)
+        return act_screen_set(s, SCREEN_LAYERS);
+    return APP_FX_QUIT;
+}
+
+int act_click(app_state *s, int y, int x)
+{
+    (void)x;
+    if (s->help_open || s->screen != SCREEN_LAYERS)
+        return APP_FX_NONE;
+    /* rows: 0 title, 1 column header, 2.. body */
+    if (y < 2 || y >= 2 + app_body_rows(s) || s->top + y - 2 >= s->n_rows)
+        return APP_FX_NONE;
+    s->cursor = s->top + y - 2;
+    layers_scroll(s);
+    return APP_FX_REDRAW;
+}
