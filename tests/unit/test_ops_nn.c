@@ -1113,6 +1113,8 @@ static void check_pool_case(const pool_case *pc, int is_max, int opset, int n_th
 
 static const pool_case pool_cases[] = {
     {2, 2, 3, {8, 8}, {2, 2}, {2, 2}, {1, 1}, {0, 0, 0, 0}, NULL, 0, 0},
+    /* 2x2 stride 2 on odd sizes: the dedicated kernel drops the last row/column */
+    {2, 2, 3, {7, 9}, {2, 2}, {2, 2}, {1, 1}, {0, 0, 0, 0}, NULL, 0, 0},
     {2, 1, 2, {7, 9}, {3, 2}, {2, 3}, {1, 1}, {1, 0, 2, 1}, NULL, 0, 0},
     {2, 1, 2, {7, 9}, {3, 2}, {2, 3}, {1, 1}, {1, 0, 2, 1}, NULL, 0, 1},
     {2, 1, 2, {7, 8}, {3, 3}, {2, 2}, {1, 1}, {1, 1, 1, 1}, NULL, 1, 1},

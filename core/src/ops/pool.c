@@ -301,6 +301,45 @@ static void pool2d_f32(const pool_geom *g, const float *x, float *y, int is_max,
     }
 }
 
+/* 2x2 windows, stride 2, no padding or dilation, every window whole: the
+ * pooling after most CNN stages. One pass per output row instead of the
+ * generic path's five short passes. Same comparisons in the same order as
+ * the generic path, so results (NaN included) are identical. */
+static int pool_2x2_ok(const pool_geom *g)
+{
+    const nn_window *w = &g->w;
+    return w->k[0] == 1 && w->in[0] == 1 && w->out[0] == 1 && w->k[1] == 2 && w->k[2] == 2 &&
+           w->s[1] == 2 && w->s[2] == 2 && w->d[1] == 1 && w->d[2] == 1 && w->pb[1] == 0 &&
+           w->pb[2] == 0 && 2 * w->out[1] <= w->in[1] && 2 * w->out[2] <= w->in[2];
+}
+
+static NN_CLONES void maxpool_2x2_f32(const pool_geom *g, const float *x, float *y, int nt)
+{
+    const nn_window *w = &g->w;
+    int64_t OH = w->out[1], OW = w->out[2], W = w->in[2];
+
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+    for (int64_t p = 0; p < g->planes; p++) {
+        for (int64_t oh = 0; oh < OH; oh++) {
+            const float *restrict r0 = x + p * g->in_px + 2 * oh * W;
+            const float *restrict r1 = r0 + W;
+            float *restrict yr = y + p * g->out_px + oh * OW;
+            for (int64_t ow = 0; ow < OW; ow++) {
+                float b = -FLT_MAX, v;
+                v = r0[2 * ow];
+                b = v > b ? v : b;
+                v = r0[2 * ow + 1];
+                b = v > b ? v : b;
+                v = r1[2 * ow];
+                b = v > b ? v : b;
+                v = r1[2 * ow + 1];
+                b = v > b ? v : b;
+                yr[ow] = b;
+            }
+        }
+    }
+}
+
 static pare_status maxpool_forward(pare_op_ctx *ctx)
 {
     pool_geom g;
@@ -313,6 +352,10 @@ static pare_status maxpool_forward(pare_op_ctx *ctx)
     x = ctx->in[0];
     g.indices = ctx->n_out > 1 && ctx->out[1] ? ctx->out[1]->data : NULL;
     nt = g.planes > 1 ? nn_threads(ctx, g.planes * g.out_px * nn_window_k_numel(&g.w)) : 1;
+    if (pool_fast_ok(&g, x) && pool_2x2_ok(&g)) {
+        maxpool_2x2_f32(&g, x->data, ctx->out[0]->data, nt);
+        return PARE_OK;
+    }
     if (pool_fast_ok(&g, x)) {
         pool2d_f32(&g, x->data, ctx->out[0]->data, 1, nt);
         return PARE_OK;
