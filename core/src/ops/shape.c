@@ -1083,7 +1083,6 @@ static pare_status transpose_forward(pare_op_ctx *ctx)
     return PARE_OK;
 }
 
-
 /* dx = dy transposed back: dx's dim perm[k] walks dy's dim k. */
 static pare_status transpose_backward(pare_op_ctx *ctx)
 {
@@ -1186,7 +1185,6 @@ static pare_status concat_forward(pare_op_ctx *ctx)
     }
     return PARE_OK;
 }
-
 
 /* din[i] = input i's slab of dy along the axis. */
 static pare_status concat_backward(pare_op_ctx *ctx)
@@ -1346,7 +1344,6 @@ static pare_status split_forward(pare_op_ctx *ctx)
     }
     return PARE_OK;
 }
-
 
 /* dx = the outputs' gradients concatenated along the axis (zeros for
  * outputs without one). */
@@ -1530,7 +1527,6 @@ static pare_status slice_forward(pare_op_ctx *ctx)
                  es, ctx->n_threads);
     return PARE_OK;
 }
-
 
 /* dx = 0, then each dy element goes back to the x element it was read
  * from (slices never repeat an element, so plain stores). */

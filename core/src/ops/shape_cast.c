@@ -11,12 +11,6 @@
 
 #include "pare/op.h"
 
-pare_status shape_cast_infer(pare_op_ctx *ctx);
-pare_status shape_cast1_infer(pare_op_ctx *ctx);
-pare_status shape_castlike_infer(pare_op_ctx *ctx);
-pare_status shape_cast_forward(pare_op_ctx *ctx);
-double shape_cast_flops(const pare_op_ctx *ctx);
-
 static bool castable(pare_dtype t)
 {
     switch (t) {

@@ -8,26 +8,6 @@
 
 #include "ops/shape_util.h"
 
-pare_status shape_gather_infer(pare_op_ctx *ctx);
-pare_status shape_gather_forward(pare_op_ctx *ctx);
-pare_status shape_tile_infer(pare_op_ctx *ctx);
-pare_status shape_tile_forward(pare_op_ctx *ctx);
-pare_status shape_range_infer(pare_op_ctx *ctx);
-pare_status shape_range_forward(pare_op_ctx *ctx);
-double shape_range_flops(const pare_op_ctx *ctx);
-pare_status shape_gather_elements_infer(pare_op_ctx *ctx);
-pare_status shape_gather_elements_forward(pare_op_ctx *ctx);
-pare_status shape_trilu_infer(pare_op_ctx *ctx);
-pare_status shape_trilu_forward(pare_op_ctx *ctx);
-pare_status shape_argminmax_infer(pare_op_ctx *ctx);
-pare_status shape_argmax_forward(pare_op_ctx *ctx);
-pare_status shape_argmin_forward(pare_op_ctx *ctx);
-double shape_argminmax_flops(const pare_op_ctx *ctx);
-pare_status shape_onehot_infer(pare_op_ctx *ctx);
-pare_status shape_onehot_forward(pare_op_ctx *ctx);
-pare_status shape_nonzero_infer(pare_op_ctx *ctx);
-pare_status shape_nonzero_forward(pare_op_ctx *ctx);
-
 static pare_tensor *arg(const pare_op_ctx *ctx, int i)
 {
     return i < ctx->n_in ? ctx->in[i] : NULL;
@@ -178,7 +158,6 @@ pare_status shape_gather_forward(pare_op_ctx *ctx)
     }
     return PARE_OK;
 }
-
 
 /* dx = 0, then dx[o, ix[i], :] += dy[o, i, :] (repeated indices add up);
  * the indices get no gradient. float32. */

@@ -12,13 +12,6 @@
 
 #include "ops/shape_util.h"
 
-pare_status shape_pad1_infer(pare_op_ctx *ctx);
-pare_status shape_pad2_infer(pare_op_ctx *ctx);
-pare_status shape_pad11_infer(pare_op_ctx *ctx);
-pare_status shape_pad18_infer(pare_op_ctx *ctx);
-pare_status shape_pad_forward(pare_op_ctx *ctx);
-pare_status shape_pad_backward(pare_op_ctx *ctx);
-
 enum pad_mode { PAD_CONSTANT, PAD_REFLECT, PAD_EDGE, PAD_WRAP };
 
 typedef struct pad_plan {

@@ -19,14 +19,6 @@
 
 #include "pare/op.h"
 
-pare_status shape_resize_infer(pare_op_ctx *ctx);
-pare_status shape_resize_forward(pare_op_ctx *ctx);
-pare_status shape_upsample_infer(pare_op_ctx *ctx);
-pare_status shape_upsample_forward(pare_op_ctx *ctx);
-pare_status shape_resize_backward(pare_op_ctx *ctx);
-pare_status shape_upsample_backward(pare_op_ctx *ctx);
-double shape_resize_flops(const pare_op_ctx *ctx);
-
 enum rs_mode { RS_NEAREST, RS_LINEAR, RS_CUBIC };
 enum rs_coord {
     RC_HALF_PIXEL, RC_HALF_PIXEL_SYMMETRIC, RC_PYTORCH_HALF_PIXEL, RC_ALIGN_CORNERS,
@@ -621,7 +613,6 @@ pare_status shape_upsample_forward(pare_op_ctx *ctx)
 {
     return forward_common(ctx, true);
 }
-
 
 /* ---- backward ----
  * The adjoint of the interpolation: each dy element adds dy * (product of
