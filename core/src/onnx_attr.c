@@ -185,7 +185,7 @@ static bool same_as_proto(const Onnx__AttributeProto *ap, const pare_attr *a, bo
         /* Compare everything but the tensor; its loss is judged by decode_value. */
         pare_attr shallow = *a;
         shallow.t = NULL;
-        shallow.type = PARE_ATTR_FLOAT; /* placeholder kind with no payload */
+        shallow.type = PARE_ATTR_FLOAT; /* a kind with no payload, so only the name and metadata compare */
         orig.t = NULL;
         rc = build_modelled(&shallow, &ar, &built);
         if (rc == PARE_OK) {
