@@ -581,3 +581,132 @@ const float *pare_node_attr_floats(const pare_node *node, const char *name, int 
     *n = a->n;
     return a->floats;
 }
+
+/* ---- editing ---- */
+
+pare_status pare_graph_clone(const pare_graph *g, pare_graph **out, pare_error *err)
+{
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    pare_status rc = pare_graph_save_buffer(g, &buf, &len, err);
+
+    *out = NULL;
+    if (rc == PARE_OK)
+        rc = pare_graph_load_buffer(buf, len, g->path ? g->path : "model", out, err);
+    pare_free(buf);
+    return rc;
+}
+
+int pare_graph_add_initializer(pare_graph *g, const char *name, pare_tensor *t, pare_error *err)
+{
+    int v = pare_graph_add_value(g, name, err);
+
+    if (v < 0) {
+        pare_tensor_free(t);
+        return v;
+    }
+    g->values[v].init = t;
+    g->values[v].dtype = t->dtype;
+    g->values[v].ndim = t->ndim;
+    for (int d = 0; d < t->ndim; d++)
+        g->values[v].dims[d] = t->dims[d];
+    return v;
+}
+
+void pare_graph_set_initializer(pare_graph *g, int v, pare_tensor *t)
+{
+    pare_value *val = &g->values[v];
+
+    pare_tensor_free(val->init);
+    val->init = t;
+    val->dtype = t->dtype;
+    val->ndim = t->ndim;
+    for (int d = 0; d < PARE_MAX_DIMS; d++) {
+        val->dims[d] = d < t->ndim ? t->dims[d] : 0;
+        pare_free(val->dim_names[d]);
+        val->dim_names[d] = NULL;
+    }
+}
+
+const char *pare_graph_unique_name(const pare_graph *g, const char *base, char *buf, size_t size)
+{
+    snprintf(buf, size, "%s", base);
+    for (int k = 1; pare_graph_find_value(g, buf) >= 0 || pare_graph_find_node(g, buf) >= 0; k++)
+        snprintf(buf, size, "%s_%d", base, k);
+    return buf;
+}
+
+static bool graph_has_subgraphs(const pare_graph *g)
+{
+    for (int n = 0; n < g->n_nodes; n++)
+        for (int a = 0; a < g->nodes[n].n_attrs; a++)
+            if (g->nodes[n].attrs[a].opaque)
+                return true;
+    return false;
+}
+
+pare_status pare_graph_remove_nodes(pare_graph *g, const bool *remove, pare_error *err)
+{
+    int nv = g->n_values;
+    bool *used = pare_calloc((size_t)(nv ? nv : 1), sizeof *used);
+    int *new_index = pare_alloc((size_t)(nv ? nv : 1) * sizeof *new_index);
+    /* values read only inside opaque subgraphs have no consumers here */
+    bool keep_orphans = graph_has_subgraphs(g);
+    int kept = 0;
+    pare_status rc;
+
+    if (!used || !new_index) {
+        pare_free(used);
+        pare_free(new_index);
+        return pare_fail(err, PARE_ENOMEM, g->path, "out of memory editing the graph");
+    }
+    for (int n = 0; n < g->n_nodes; n++) {
+        if (remove && remove[n]) {
+            node_fini(&g->nodes[n]);
+            continue;
+        }
+        g->nodes[kept++] = g->nodes[n];
+    }
+    g->n_nodes = kept;
+    for (int n = 0; n < g->n_nodes; n++) {
+        const pare_node *node = &g->nodes[n];
+        for (int i = 0; i < node->n_inputs; i++)
+            if (node->inputs[i] >= 0)
+                used[node->inputs[i]] = true;
+        for (int i = 0; i < node->n_outputs; i++)
+            if (node->outputs[i] >= 0)
+                used[node->outputs[i]] = true;
+    }
+    for (int i = 0; i < g->n_inputs; i++)
+        used[g->inputs[i]] = true;
+    for (int i = 0; i < g->n_outputs; i++)
+        used[g->outputs[i]] = true;
+    kept = 0;
+    for (int v = 0; v < nv; v++) {
+        if (!used[v] && !(keep_orphans && g->values[v].init)) {
+            value_fini(&g->values[v]);
+            new_index[v] = -1;
+            continue;
+        }
+        new_index[v] = kept;
+        g->values[kept++] = g->values[v];
+    }
+    g->n_values = kept;
+    for (int n = 0; n < g->n_nodes; n++) {
+        pare_node *node = &g->nodes[n];
+        for (int i = 0; i < node->n_inputs; i++)
+            if (node->inputs[i] >= 0)
+                node->inputs[i] = new_index[node->inputs[i]];
+        for (int i = 0; i < node->n_outputs; i++)
+            if (node->outputs[i] >= 0)
+                node->outputs[i] = new_index[node->outputs[i]];
+    }
+    for (int i = 0; i < g->n_inputs; i++)
+        g->inputs[i] = new_index[g->inputs[i]];
+    for (int i = 0; i < g->n_outputs; i++)
+        g->outputs[i] = new_index[g->outputs[i]];
+    pare_free(used);
+    pare_free(new_index);
+    rc = pare_graph_index(g, err);
+    return rc;
+}

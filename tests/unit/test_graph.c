@@ -226,6 +226,52 @@ static void test_closest_word(void **state)
     assert_null(pare_closest_word("zzzz", keys, 4));
 }
 
+/* Bypass B (b := Mul(a, w)), then drop the old node: its output value goes,
+ * the new initializer stays, names resolve to the new indices. */
+static void test_edit_add_initializer_and_remove_node(void **state)
+{
+    pare_graph *g = chain(0), *copy = NULL;
+    pare_error err = {0};
+    int64_t one = 1;
+    pare_tensor *w = pare_tensor_new(PARE_F32, 1, &one);
+    bool remove[3] = {false, true, false};
+    char name[64];
+    int a, b, wv, in[2], out;
+    (void)state;
+
+    assert_int_equal(pare_graph_index(g, &err), PARE_OK);
+    assert_non_null(w);
+    ((float *)w->data)[0] = 2.0f;
+    assert_string_equal(pare_graph_unique_name(g, "a", name, sizeof name), "a_1");
+    wv = pare_graph_add_initializer(g, "w", w, &err);
+    assert_true(wv >= 0);
+    assert_int_equal(g->values[wv].ndim, 1);
+    a = pare_graph_find_value(g, "a");
+    b = pare_graph_find_value(g, "b");
+    out = pare_graph_add_value(g, "b2", &err);
+    in[0] = a;
+    in[1] = wv;
+    assert_int_equal(pare_graph_add_node(g, "Mul", "", "M", in, 2, &out, 1, &err), 2);
+    g->outputs[0] = out;
+    g->values[b].is_output = false;
+    g->values[out].is_output = true;
+    assert_int_equal(pare_graph_remove_nodes(g, remove, &err), PARE_OK);
+    assert_int_equal(g->n_nodes, 2);
+    assert_int_equal(pare_graph_find_value(g, "b"), -1);
+    assert_int_equal(g->n_values, 4);
+    out = pare_graph_find_value(g, "b2");
+    assert_int_equal(g->outputs[0], out);
+    assert_string_equal(g->nodes[g->values[out].producer].name, "M");
+    assert_int_equal(g->values[pare_graph_find_value(g, "w")].n_consumers, 1);
+    /* a clone is independent of the original */
+    assert_int_equal(pare_graph_clone(g, &copy, &err), PARE_OK);
+    ((float *)copy->values[pare_graph_find_value(copy, "w")].init->data)[0] = 5.0f;
+    assert_true(((float *)g->values[pare_graph_find_value(g, "w")].init->data)[0] == 2.0f);
+    assert_int_equal(copy->n_nodes, 2);
+    pare_graph_free(copy);
+    pare_graph_free(g);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -240,6 +286,7 @@ int main(void)
         cmocka_unit_test(test_opset_lookup),
         cmocka_unit_test(test_oom_while_building_is_clean),
         cmocka_unit_test(test_closest_word),
+        cmocka_unit_test(test_edit_add_initializer_and_remove_node),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -170,6 +170,26 @@ int pare_graph_add_node(pare_graph *g, const char *op_type, const char *domain,
 /* Adds an attribute to node (copying name and data). */
 pare_status pare_node_add_attr(pare_node *node, const pare_attr *attr, pare_error *err);
 
+/* ---- editing (core/src/graph.c) ----
+ * Compression passes edit a copy: clone, change weights and nodes, index. */
+
+/* A deep copy (through the serialized form, so it is exactly what a save and
+ * load would give). The caller owns *out on success. */
+pare_status pare_graph_clone(const pare_graph *g, pare_graph **out, pare_error *err);
+/* Adds a value holding initializer t, which the graph takes (freed on error
+ * too); dtype and shape come from t. Returns the index or a negative status. */
+int pare_graph_add_initializer(pare_graph *g, const char *name, pare_tensor *t, pare_error *err);
+/* Replaces value v's initializer by t (taken; the old one is freed) and sets
+ * the value's dtype and shape from it: how pruning shrinks a weight. */
+void pare_graph_set_initializer(pare_graph *g, int v, pare_tensor *t);
+/* base, or base_1, base_2... : the first name no value or node uses yet. */
+const char *pare_graph_unique_name(const pare_graph *g, const char *base, char *buf, size_t size);
+/* Deletes the nodes with remove[n] set (remove may be NULL: none), then every
+ * value nothing refers to any more (orphaned initializers included, unless a
+ * node carries a subgraph that might read them), and re-indexes. Value and
+ * node indices change: look names up again afterwards. */
+pare_status pare_graph_remove_nodes(pare_graph *g, const bool *remove, pare_error *err);
+
 /* Rebuilds producers and consumers and sorts nodes topologically (stable:
  * an already sorted graph keeps its order). Errors name the node: a value
  * produced twice, an input nobody produces, a cycle. */
