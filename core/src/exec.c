@@ -17,7 +17,8 @@ enum value_state {
     VALUE_UNUSED = 0,
     VALUE_CONST,    /* initializer or folded at plan time */
     VALUE_INPUT,    /* runtime graph input, own buffer */
-    VALUE_RUNTIME   /* computed by a step, lives in the arena */
+    VALUE_RUNTIME,  /* computed by a step, lives in the arena */
+    VALUE_PARAM     /* trained initializer: read at every run, never folded */
 };
 
 typedef struct exec_step {
@@ -59,6 +60,17 @@ struct pare_exec {
     void *scratch;
     size_t scratch_bytes;
     size_t folded_bytes;
+    /* training plans */
+    bool training_plan;
+    bool training;              /* forward mode of the next run */
+    uint64_t seed, step;
+    int *params, n_params;
+    bool *needs_grad;           /* per value: on a path from a parameter */
+    bool *step_backward;        /* per step: some input needs a gradient */
+    pare_tensor **grad;         /* per value needing one (owned) */
+    pare_tensor **grad_tmp;     /* per value: second contribution, made on demand */
+    bool *grad_live;            /* per value: grad holds a contribution this pass */
+    size_t grad_bytes;
 };
 
 static int default_threads(void)
@@ -118,6 +130,17 @@ void pare_exec_free(pare_exec *x)
     pare_free(x->outputs);
     pare_free(x->arena);
     pare_free(x->scratch);
+    if (x->grad)
+        for (int v = 0; v < x->g->n_values; v++) {
+            pare_tensor_free(x->grad[v]);
+            pare_tensor_free(x->grad_tmp[v]);
+        }
+    pare_free(x->grad);
+    pare_free(x->grad_tmp);
+    pare_free(x->grad_live);
+    pare_free(x->needs_grad);
+    pare_free(x->step_backward);
+    pare_free(x->params);
     pare_free(x);
 }
 
@@ -343,7 +366,8 @@ static pare_status place_buffers(pare_exec *x, const bool *keep, pare_error *err
             if (v < 0)
                 continue;
             in0 = node->n_inputs ? node->inputs[0] : -1;
-            if (i == 0 && (st->def->flags & PARE_OP_ALIAS) && in0 >= 0 && group_of[in0] >= 0 &&
+            if (i == 0 && (st->def->flags & PARE_OP_ALIAS) && !x->training_plan && in0 >= 0 &&
+                group_of[in0] >= 0 &&
                 pare_tensor_nbytes(&x->vals[v]) == pare_tensor_nbytes(&x->vals[in0])) {
                 group_of[v] = group_of[in0];
             } else {
@@ -407,33 +431,71 @@ out:
     return rc;
 }
 
+/* "no value named 'x' to <what>" with a did-you-mean over all value names. */
+static pare_status unknown_value(const pare_exec *x, const char *name, const char *what,
+                                 pare_error *err)
+{
+    const pare_graph *g = x->g;
+    const char **names = pare_alloc((size_t)(g->n_values ? g->n_values : 1) * sizeof(char *));
+    const char *guess;
+
+    if (!names)
+        return oom(err, g);
+    for (int k = 0; k < g->n_values; k++)
+        names[k] = g->values[k].name;
+    guess = pare_closest_word(name, names, g->n_values);
+    pare_fail(err, PARE_EINPUT, g->path, "no value named '%s' to %s", name, what);
+    if (guess)
+        pare_error_hint(err, "did you mean '%s'?", guess);
+    pare_free(names);
+    return PARE_EINPUT;
+}
+
 static pare_status mark_taps(pare_exec *x, const pare_exec_opts *opts, bool *keep, pare_error *err)
 {
     const pare_graph *g = x->g;
 
     for (int i = 0; i < opts->n_taps; i++) {
         int v = pare_graph_find_value(g, opts->taps[i]);
-        if (v < 0) {
-            const char **names = pare_alloc((size_t)(g->n_values ? g->n_values : 1) * sizeof(char *));
-            const char *guess;
-            if (!names)
-                return oom(err, g);
-            for (int k = 0; k < g->n_values; k++)
-                names[k] = g->values[k].name;
-            guess = pare_closest_word(opts->taps[i], names, g->n_values);
-            pare_fail(err, PARE_EINPUT, g->path, "no value named '%s' to tap", opts->taps[i]);
-            if (guess)
-                pare_error_hint(err, "did you mean '%s'?", guess);
-            pare_free(names);
-            return PARE_EINPUT;
-        }
+        if (v < 0)
+            return unknown_value(x, opts->taps[i], "tap", err);
         keep[v] = true;
     }
     for (int i = 0; i < g->n_outputs; i++)
         keep[g->outputs[i]] = true;
-    if (opts->keep_all)
+    if (opts->keep_all || opts->training)
         for (int v = 0; v < g->n_values; v++)
             keep[v] = true;
+    return PARE_OK;
+}
+
+/* Trained initializers become VALUE_PARAM: not constants for folding, data
+ * bound only after planning (like inputs) so no kernel takes it as known. */
+static pare_status bind_params(pare_exec *x, const pare_exec_opts *opts, pare_error *err)
+{
+    const pare_graph *g = x->g;
+
+    x->params = pare_alloc((size_t)(opts->n_params ? opts->n_params : 1) * sizeof(int));
+    if (!x->params)
+        return oom(err, g);
+    for (int i = 0; i < opts->n_params; i++) {
+        int v = pare_graph_find_value(g, opts->params[i]);
+        if (v < 0)
+            return unknown_value(x, opts->params[i], "train", err);
+        if (!g->values[v].init)
+            return pare_fail(err, PARE_EINPUT, g->path,
+                             "'%s' is not an initializer: only weights can be trained",
+                             opts->params[i]);
+        if (g->values[v].init->dtype != PARE_F32)
+            return pare_fail(err, PARE_EINPUT, g->path,
+                             "parameter '%s' has dtype '%s'; only float32 weights are trained",
+                             opts->params[i], pare_dtype_name(g->values[v].init->dtype));
+        if (x->state[v] == VALUE_PARAM)
+            continue;
+        x->state[v] = VALUE_PARAM;
+        x->vals[v].data = NULL;
+        x->params[x->n_params++] = v;
+    }
     return PARE_OK;
 }
 
@@ -539,6 +601,8 @@ static pare_status fold_batchnorms(pare_exec *x, const bool *keep, pare_error *e
     return PARE_OK;
 }
 
+static pare_status plan_gradients(pare_exec *x, pare_error *err);
+
 pare_status pare_exec_new(const pare_graph *g, const pare_exec_opts *opts_in,
                           pare_exec **out, pare_error *err)
 {
@@ -589,6 +653,11 @@ pare_status pare_exec_new(const pare_graph *g, const pare_exec_opts *opts_in,
         x->state[v] = VALUE_CONST;
     }
     rc = bind_inputs(x, opts, err);
+    if (rc == PARE_OK && opts->training) {
+        x->training_plan = x->training = true;
+        x->seed = opts->seed;
+        rc = bind_params(x, opts, err);
+    }
     if (rc == PARE_OK)
         rc = mark_taps(x, opts, keep, err);
     for (int n = 0; n < g->n_nodes && rc == PARE_OK; n++) {
@@ -608,10 +677,14 @@ pare_status pare_exec_new(const pare_graph *g, const pare_exec_opts *opts_in,
     }
     for (int i = 0; i < x->n_inputs; i++)
         x->vals[x->inputs[i]].data = x->owned[x->inputs[i]]->data;
-    if (rc == PARE_OK && !opts->keep_all)
+    for (int i = 0; i < x->n_params; i++)
+        x->vals[x->params[i]].data = g->values[x->params[i]].init->data;
+    if (rc == PARE_OK && !opts->keep_all && !opts->training)
         rc = fold_batchnorms(x, keep, err);
     if (rc == PARE_OK)
         rc = place_buffers(x, keep, err);
+    if (rc == PARE_OK && opts->training)
+        rc = plan_gradients(x, err);
     if (rc == PARE_OK && x->scratch_bytes) {
         x->scratch = pare_alloc_aligned(x->scratch_bytes);
         if (!x->scratch)
@@ -623,6 +696,7 @@ pare_status pare_exec_new(const pare_graph *g, const pare_exec_opts *opts_in,
         x->outputs[x->n_outputs++] = g->outputs[i];
     for (int v = 0; v < g->n_values; v++)
         x->kept[v] = x->state[v] == VALUE_CONST || x->state[v] == VALUE_INPUT ||
+                     x->state[v] == VALUE_PARAM ||
                      (x->state[v] == VALUE_RUNTIME && keep[v]);
     pare_free(keep);
     *out = x;
@@ -633,9 +707,34 @@ fail:
     return rc;
 }
 
+/* splitmix64's finalizer: per-node seeds from (plan seed, step, node). */
+static uint64_t mix64(uint64_t z)
+{
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+static void step_ctx(const pare_exec *x, const exec_step *st, pare_op_ctx *ctx)
+{
+    const pare_node *node = &x->g->nodes[st->node];
+
+    ctx->node = node;
+    ctx->opset = pare_graph_opset(x->g, node->domain);
+    ctx->n_in = st->n_in;
+    ctx->in = st->in;
+    ctx->n_out = st->n_out;
+    ctx->out = st->out;
+    ctx->scratch = x->scratch;
+    ctx->scratch_bytes = st->scratch_bytes;
+    ctx->n_threads = st->n_threads;
+    ctx->where = x->where[st->node];
+    ctx->training = x->training;
+    ctx->seed = x->training_plan ? mix64(mix64(x->seed ^ mix64(x->step)) + (uint64_t)st->node) : 0;
+}
+
 pare_status pare_exec_run(pare_exec *x, pare_error *err)
 {
-    const pare_graph *g = x->g;
     pare_op_ctx ctx;
 
     /* One thread pool: kernels parallelise with OpenMP (and call OpenBLAS
@@ -643,22 +742,12 @@ pare_status pare_exec_run(pare_exec *x, pare_error *err)
        only compete with them for the same cores. */
     set_blas_threads(1);
     memset(&ctx, 0, sizeof ctx);
-    ctx.scratch = x->scratch;
     ctx.err = err;
     for (int s = 0; s < x->n_steps; s++) {
         const exec_step *st = &x->steps[s];
-        const pare_node *node = &g->nodes[st->node];
         pare_status rc;
 
-        ctx.node = node;
-        ctx.opset = pare_graph_opset(g, node->domain);
-        ctx.n_in = st->n_in;
-        ctx.in = st->in;
-        ctx.n_out = st->n_out;
-        ctx.out = st->out;
-        ctx.scratch_bytes = st->scratch_bytes;
-        ctx.n_threads = st->n_threads;
-        ctx.where = x->where[st->node];
+        step_ctx(x, st, &ctx);
         if (x->seconds) {
             double t0 = now_seconds();
             rc = st->def->forward(&ctx);
@@ -670,6 +759,221 @@ pare_status pare_exec_run(pare_exec *x, pare_error *err)
             return rc;
     }
     return PARE_OK;
+}
+
+/* ---- training ---- */
+
+/* Which values need gradients (those downstream of a parameter), which steps
+ * run backward, gradient buffers, and the workspace backward needs. An op
+ * without backward on such a path is an error now rather than a silently
+ * untrained parameter later. */
+static pare_status plan_gradients(pare_exec *x, pare_error *err)
+{
+    const pare_graph *g = x->g;
+    size_t nv = (size_t)(g->n_values ? g->n_values : 1);
+    pare_op_ctx ctx;
+
+    x->needs_grad = pare_calloc(nv, sizeof *x->needs_grad);
+    x->grad_live = pare_calloc(nv, sizeof *x->grad_live);
+    x->grad = pare_calloc(nv, sizeof *x->grad);
+    x->grad_tmp = pare_calloc(nv, sizeof *x->grad_tmp);
+    x->step_backward = pare_calloc((size_t)(x->n_steps ? x->n_steps : 1), sizeof *x->step_backward);
+    if (!x->needs_grad || !x->grad_live || !x->grad || !x->grad_tmp || !x->step_backward)
+        return oom(err, g);
+    for (int i = 0; i < x->n_params; i++)
+        x->needs_grad[x->params[i]] = true;
+    memset(&ctx, 0, sizeof ctx);
+    ctx.err = err;
+    for (int s = 0; s < x->n_steps; s++) {
+        const exec_step *st = &x->steps[s];
+        const pare_node *node = &g->nodes[st->node];
+        bool any_in = false, float_out = false;
+
+        for (int i = 0; i < node->n_inputs; i++)
+            if (node->inputs[i] >= 0 && x->needs_grad[node->inputs[i]])
+                any_in = true;
+        for (int i = 0; i < node->n_outputs; i++)
+            if (node->outputs[i] >= 0 && x->vals[node->outputs[i]].dtype == PARE_F32)
+                float_out = true;
+        if (!any_in || !float_out || (st->def->flags & PARE_OP_SHAPE_ONLY))
+            continue;
+        if (!st->def->backward) {
+            pare_fail(err, PARE_EUNSUPPORTED, x->where[st->node],
+                      "op '%s' has no backward: gradients cannot flow through it",
+                      node->op_type);
+            pare_error_hint(err, "freeze the parameters before this node, or see `pare ops` "
+                                 "for the ops that train");
+            return PARE_EUNSUPPORTED;
+        }
+        x->step_backward[s] = true;
+        for (int i = 0; i < node->n_outputs; i++)
+            if (node->outputs[i] >= 0 && x->vals[node->outputs[i]].dtype == PARE_F32)
+                x->needs_grad[node->outputs[i]] = true;
+        if (st->def->backward_scratch) {
+            size_t b;
+            step_ctx(x, st, &ctx);
+            b = st->def->backward_scratch(&ctx);
+            if (b > x->scratch_bytes)
+                x->scratch_bytes = b;
+        }
+    }
+    for (int v = 0; v < g->n_values; v++) {
+        if (!x->needs_grad[v])
+            continue;
+        x->grad[v] = pare_tensor_new(PARE_F32, x->vals[v].ndim, x->vals[v].dims);
+        if (!x->grad[v])
+            return pare_fail(err, PARE_ENOMEM, g->path, "out of memory for gradients");
+        x->grad_bytes += pare_tensor_nbytes(x->grad[v]);
+    }
+    return PARE_OK;
+}
+
+void pare_exec_set_step(pare_exec *x, uint64_t step)
+{
+    x->step = step;
+}
+
+void pare_exec_set_training(pare_exec *x, bool on)
+{
+    x->training = on && x->training_plan;
+}
+
+static void add_into(float *restrict dst, const float *restrict src, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        dst[i] += src[i];
+}
+
+/* A second buffer for value v's gradient (the first holds what earlier
+ * consumers contributed). dup: the value is read twice by one node, whose
+ * kernel writes both din entries: give the repeat its own buffer. */
+static pare_tensor *grad_extra(pare_exec *x, int v, pare_tensor **dup)
+{
+    pare_tensor **slot = dup ? dup : &x->grad_tmp[v];
+    if (!*slot)
+        *slot = pare_tensor_new(PARE_F32, x->grad[v]->ndim, x->grad[v]->dims);
+    return *slot;
+}
+
+pare_status pare_exec_backward(pare_exec *x, const int *values, const pare_tensor *const *grads,
+                               int n, pare_error *err)
+{
+    const pare_graph *g = x->g;
+    pare_tensor *dout[16], *din[16], *dups[16] = {0};
+    pare_op_ctx ctx;
+    pare_status rc = PARE_OK;
+
+    if (!x->training_plan)
+        return pare_fail(err, PARE_EINPUT, g->path, "backward needs a training plan");
+    memset(x->grad_live, 0, (size_t)g->n_values * sizeof *x->grad_live);
+    for (int i = 0; i < n; i++) {
+        int v = values[i];
+        const pare_tensor *gt = grads[i];
+        if (v < 0 || v >= g->n_values || !x->grad[v])
+            return pare_fail(err, PARE_EINPUT, g->path,
+                             "value '%s' carries no gradient: no trained parameter comes before it",
+                             v >= 0 && v < g->n_values ? g->values[v].name : "?");
+        if (gt->dtype != PARE_F32 || pare_tensor_numel(gt) != pare_tensor_numel(x->grad[v]))
+            return pare_fail(err, PARE_EINPUT, g->path,
+                             "gradient for '%s' has %lld elements, the value has %lld",
+                             g->values[v].name, (long long)pare_tensor_numel(gt),
+                             (long long)pare_tensor_numel(x->grad[v]));
+        if (x->grad_live[v])
+            add_into(pare_tensor_f32(x->grad[v]), pare_tensor_f32(gt), pare_tensor_numel(gt));
+        else
+            memcpy(x->grad[v]->data, gt->data, pare_tensor_nbytes(x->grad[v]));
+        x->grad_live[v] = true;
+    }
+    set_blas_threads(1);
+    memset(&ctx, 0, sizeof ctx);
+    ctx.err = err;
+    for (int s = x->n_steps - 1; s >= 0 && rc == PARE_OK; s--) {
+        const exec_step *st = &x->steps[s];
+        const pare_node *node = &g->nodes[st->node];
+        bool any = false;
+
+        if (!x->step_backward[s])
+            continue;
+        if (node->n_inputs > 16 || node->n_outputs > 16)
+            return pare_fail(err, PARE_EUNSUPPORTED, x->where[st->node],
+                             "training through a node with more than 16 inputs or outputs");
+        for (int i = 0; i < node->n_outputs; i++) {
+            int v = node->outputs[i];
+            dout[i] = v >= 0 && x->grad[v] && x->grad_live[v] ? x->grad[v] : NULL;
+            any |= dout[i] != NULL;
+        }
+        if (!any)
+            continue;
+        for (int i = 0; i < node->n_inputs; i++) {
+            int v = node->inputs[i];
+            bool repeat = false;
+            din[i] = NULL;
+            if (v < 0 || !x->grad[v])
+                continue;
+            for (int j = 0; j < i; j++)
+                repeat |= node->inputs[j] == v;
+            if (repeat)
+                din[i] = grad_extra(x, v, &dups[i]);
+            else if (x->grad_live[v])
+                din[i] = grad_extra(x, v, NULL);
+            else
+                din[i] = x->grad[v];
+            if (!din[i])
+                return pare_fail(err, PARE_ENOMEM, g->path, "out of memory for gradients");
+            if (dups[i] && pare_tensor_numel(dups[i]) != pare_tensor_numel(x->grad[v])) {
+                pare_tensor_free(dups[i]);
+                dups[i] = NULL;
+                din[i] = grad_extra(x, v, &dups[i]);
+                if (!din[i])
+                    return pare_fail(err, PARE_ENOMEM, g->path, "out of memory for gradients");
+            }
+        }
+        step_ctx(x, st, &ctx);
+        ctx.dout = dout;
+        ctx.din = din;
+        rc = st->def->backward(&ctx);
+        for (int i = 0; i < node->n_inputs && rc == PARE_OK; i++) {
+            int v = node->inputs[i];
+            if (!din[i])
+                continue;
+            if (din[i] != x->grad[v])
+                add_into(pare_tensor_f32(x->grad[v]), pare_tensor_f32(din[i]),
+                         pare_tensor_numel(din[i]));
+            x->grad_live[v] = true;
+        }
+    }
+    for (int i = 0; i < 16; i++)
+        pare_tensor_free(dups[i]);
+    for (int i = 0; i < x->n_params && rc == PARE_OK; i++) {
+        int v = x->params[i];
+        if (!x->grad_live[v]) {
+            memset(x->grad[v]->data, 0, pare_tensor_nbytes(x->grad[v]));
+            x->grad_live[v] = true;
+        }
+    }
+    return rc;
+}
+
+const pare_tensor *pare_exec_grad(const pare_exec *x, int v)
+{
+    if (!x->grad || v < 0 || v >= x->g->n_values || !x->grad_live[v])
+        return NULL;
+    return x->grad[v];
+}
+
+int pare_exec_n_params(const pare_exec *x)
+{
+    return x->n_params;
+}
+
+int pare_exec_param(const pare_exec *x, int i)
+{
+    return i >= 0 && i < x->n_params ? x->params[i] : -1;
+}
+
+size_t pare_exec_grad_bytes(const pare_exec *x)
+{
+    return x->grad_bytes;
 }
 
 double pare_exec_node_seconds(const pare_exec *x, int n)

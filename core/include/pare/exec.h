@@ -16,6 +16,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "pare/error.h"
 #include "pare/graph.h"
@@ -34,6 +35,17 @@ typedef struct pare_exec_opts {
     int n_taps;
     bool keep_all;                 /* keep every value (inspection; more memory) */
     bool profile;                  /* time every step (pare_exec_node_seconds) */
+    /* Training plan: forward runs in training mode (BatchNormalization with
+       batch statistics and running statistics updated in the graph's
+       initializers, Dropout dropping), every value is kept for backward, no
+       BatchNormalization folding and no buffer aliasing. params names the
+       float initializers to differentiate: they are read from the graph at
+       every run (never folded), so an optimizer may update their data in
+       place between runs. */
+    bool training;
+    const char *const *params;
+    int n_params;
+    uint64_t seed;                 /* training randomness (Dropout), with pare_exec_set_step */
 } pare_exec_opts;
 
 /* Errors: PARE_EUNSUPPORTED naming op and node when no kernel exists,
@@ -51,6 +63,35 @@ int pare_exec_n_outputs(const pare_exec *x);
 const pare_tensor *pare_exec_output(const pare_exec *x, int i);
 
 pare_status pare_exec_run(pare_exec *x, pare_error *err);
+
+/* ---- training plans (opts.training) ----
+ *
+ * A step: fill inputs, pare_exec_run, compute loss gradients of any values
+ * (outputs or taps), pare_exec_backward with them as seeds, read parameter
+ * gradients with pare_exec_grad, update parameters in place. */
+
+/* Which training step this is: Dropout masks derive from (opts.seed, step,
+ * node), so a run is reproducible and backward sees the forward's masks. */
+void pare_exec_set_step(pare_exec *x, uint64_t step);
+/* Switches forward between training mode and inference mode (evaluation on
+ * a training plan: running statistics, no dropout). Starts in training. */
+void pare_exec_set_training(pare_exec *x, bool on);
+/* Back-propagates from seeds: grads[i] (same shape as the value) is dL/d of
+ * value values[i] (graph value indices). Overwrites the gradients of every
+ * parameter and every value between the parameters and the seeds.
+ * Errors: PARE_EINPUT for a seed that is not a runtime float value of the plan
+ * or of the wrong shape; kernel errors. Call after pare_exec_run. */
+pare_status pare_exec_backward(pare_exec *x, const int *values, const pare_tensor *const *grads,
+                               int n, pare_error *err);
+/* Gradient of value v after pare_exec_backward: the parameters, and values
+ * on a path from a parameter to a seed. NULL when v carries no gradient.
+ * Parameters that no seed reaches have an all-zero gradient. */
+const pare_tensor *pare_exec_grad(const pare_exec *x, int v);
+/* Parameters in the order of opts.params, as graph value indices. */
+int pare_exec_n_params(const pare_exec *x);
+int pare_exec_param(const pare_exec *x, int i);
+/* Bytes of gradient buffers (training plans). */
+size_t pare_exec_grad_bytes(const pare_exec *x);
 
 /* Value by name after a run: tapped values, outputs, inputs and plan-time
  * constants; NULL when the value was not kept (or does not exist). */

@@ -9,7 +9,9 @@
  * The older training outputs (opsets 1-13: mean, var, saved_mean, saved_var)
  * are reported as unsupported. While fine-tuning (ctx->training) every
  * opset normalizes with batch statistics, as training_mode = 1 does; the
- * running statistics are updated only through the opset 14+ outputs.
+ * running statistics go to the opset 14+ outputs when the node has them,
+ * else they are updated in place in inputs 3 and 4 (the model's
+ * initializers), as PyTorch's BatchNorm does with its buffers.
  * Backward (float32) differentiates whichever statistics forward used.
  * LayerNormalization (17): over dims [axis, rank), optional bias and Mean /
  * InvStdDev outputs. InstanceNormalization: per (n, c) plane.
@@ -190,6 +192,11 @@ static pare_status bn_forward(pare_op_ctx *ctx)
     if (g.training) {
         float *rm = ctx->n_out > 1 && ctx->out[1] ? pare_tensor_f32(ctx->out[1]) : NULL;
         float *rv = ctx->n_out > 2 && ctx->out[2] ? pare_tensor_f32(ctx->out[2]) : NULL;
+        /* Fine-tuning a model exported for inference: no running-statistics
+           outputs, so the statistics are updated in place in the model's
+           initializers, with the unbiased batch variance as PyTorch does. */
+        bool in_place = ctx->training && !rm && !rv;
+        float unbias = g.N * g.px > 1 ? (float)(g.N * g.px) / (float)(g.N * g.px - 1) : 1.0f;
         /* a, b first hold the batch mean and variance */
         bn_batch_stats(&g, x, a, b, g.C > 1 ? nt : 1);
         for (int64_t c = 0; c < g.C; c++) {
@@ -198,6 +205,11 @@ static pare_status bn_forward(pare_op_ctx *ctx)
                 rm[c] = mean[c] * g.momentum + bm * (1.0f - g.momentum);
             if (rv)
                 rv[c] = var[c] * g.momentum + bv * (1.0f - g.momentum);
+            if (in_place) {
+                pare_tensor_f32(ctx->in[3])[c] = mean[c] * g.momentum + bm * (1.0f - g.momentum);
+                pare_tensor_f32(ctx->in[4])[c] =
+                    var[c] * g.momentum + bv * unbias * (1.0f - g.momentum);
+            }
             a[c] = scale[c] / sqrtf(bv + g.eps);
             b[c] = bias[c] - bm * a[c];
         }
