@@ -77,7 +77,11 @@ $T resize-window -t tui -x 50 -y 12 2>/dev/null && {
 keys q
 # the pane's shell sleeps on after pare exits: the table must be gone
 check_absent "q quits and restores the screen" "total 12 layers"
-$T kill-session -t tui
+# a fresh server: the old one exits when its last session ends, and a
+# new-session racing that exit fails with "server exited unexpectedly"
+$T kill-server 2>/dev/null
+SOCK=pare-tui-test-$$-demo
+T="tmux -L $SOCK"
 
 # `pare` with no arguments opens the demo model (resnet8); SIGTERM ends it cleanly
 $T new-session -d -s tui -x 80 -y 24 "env LANG=C.UTF-8 LC_ALL=C.UTF-8 TERM=screen PARE_DEMO_MODEL=$DATA/resnet8.onnx $PARE; echo exit=\$?; sleep 30" || exit 1
