@@ -37,7 +37,10 @@ void cli_help(const cli_spec *spec, FILE *f)
     for (int i = 0; i < spec->n_options; i++) {
         const cli_option *o = &spec->options[i];
         char left[64];
-        snprintf(left, sizeof left, "--%s%s%s%s", o->name, o->metavar ? " " : "",
+        char short_form[8] = "";
+        if (o->short_name)
+            snprintf(short_form, sizeof short_form, "-%c, ", o->short_name);
+        snprintf(left, sizeof left, "%s--%s%s%s%s", short_form, o->name, o->metavar ? " " : "",
                  o->metavar ? o->metavar : "", o->multi ? "..." : "");
         fprintf(f, "  %-22s %s\n", left, o->help);
     }
@@ -124,10 +127,19 @@ int cli_parse(const cli_spec *spec, int argc, char **argv, cli_args *args)
             cli_help(spec, stdout);
             return -1;
         }
-        if (arg[1] != '-')
-            return unknown_option(spec, arg);
-        eq = strchr(arg + 2, '=');
-        k = find_option(spec, arg + 2, eq ? (size_t)(eq - arg - 2) : strlen(arg + 2));
+        if (arg[1] != '-') {
+            /* -o VALUE: a short alias */
+            k = -1;
+            for (int s = 0; arg[2] == '\0' && s < spec->n_options; s++)
+                if (spec->options[s].short_name && spec->options[s].short_name == arg[1])
+                    k = s;
+            if (k < 0)
+                return unknown_option(spec, arg);
+            eq = NULL;
+        } else {
+            eq = strchr(arg + 2, '=');
+            k = find_option(spec, arg + 2, eq ? (size_t)(eq - arg - 2) : strlen(arg + 2));
+        }
         if (k < 0)
             return unknown_option(spec, arg);
         o = &spec->options[k];

@@ -34,10 +34,13 @@ int cmd_run(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_ops(int argc, char **argv);
+int cmd_quant(int argc, char **argv);
+int cmd_prune(int argc, char **argv);
+int cmd_sens(int argc, char **argv);
 
 /* ---- options ----------------------------------------------------------------- */
 
-#define CLI_MAX_OPTIONS 24
+#define CLI_MAX_OPTIONS 40
 #define CLI_MAX_POSITIONAL 4
 
 typedef struct cli_option {
@@ -45,6 +48,7 @@ typedef struct cli_option {
     const char *metavar;     /* "N"; NULL for a flag without a value */
     const char *help;
     bool multi;              /* takes one or more values (`--tap A B`), repeatable */
+    char short_name;         /* 'o' for -o; 0: none */
 } cli_option;
 
 typedef struct cli_spec {

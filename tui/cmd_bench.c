@@ -15,13 +15,13 @@
 #define BENCH_MAX_BATCHES 16
 
 static const cli_option bench_options[] = {
-    {"batch", "B[,B...]", "batch sizes to measure (default 1,64)", false},
-    {"threads", "N", "threads (default: PARE_THREADS or all cores)", false},
-    {"warmup", "W", "untimed runs before measuring (default 3)", false},
-    {"repeat", "R", "timed runs per batch size", false},
-    {"seconds", "S", "time budget per batch size when --repeat is not given (default 1)", false},
-    {"json", NULL, "print the results as one JSON object", false},
-    {"profile", NULL, "also print where the time goes: per op type and the slowest nodes", false},
+    {"batch", "B[,B...]", "batch sizes to measure (default 1,64)", false, 0},
+    {"threads", "N", "threads (default: PARE_THREADS or all cores)", false, 0},
+    {"warmup", "W", "untimed runs before measuring (default 3)", false, 0},
+    {"repeat", "R", "timed runs per batch size", false, 0},
+    {"seconds", "S", "time budget per batch size when --repeat is not given (default 1)", false, 0},
+    {"json", NULL, "print the results as one JSON object", false, 0},
+    {"profile", NULL, "also print where the time goes: per op type and the slowest nodes", false, 0},
 };
 static const char *const bench_positional[] = {"MODEL"};
 static const cli_spec bench_spec = {

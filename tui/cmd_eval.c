@@ -19,15 +19,15 @@
 #endif
 
 static const cli_option eval_options[] = {
-    {"data", "SPEC", "dataset: fashion-mnist[:test|:train], idx:IMAGES[,LABELS], npy:FILE[,LABELS], npz:FILE", false},
-    {"limit", "N", "use the first N samples only", false},
-    {"batch", "B", "batch size (default 64)", false},
-    {"threads", "N", "threads (default: PARE_THREADS or all cores)", false},
-    {"compare", "REF.onnx", "also run REF and report the similarity of the outputs", false},
-    {"mean", "M[,M...]", "normalisation mean, one or one per channel (default from the spec)", false},
-    {"std", "S[,S...]", "normalisation std (default from the spec)", false},
-    {"scale", "K", "pixel scale applied before mean/std (default 1/255 for 8-bit data)", false},
-    {"json", NULL, "print the result as one JSON object", false},
+    {"data", "SPEC", "dataset: fashion-mnist[:test|:train], idx:IMAGES[,LABELS], npy:FILE[,LABELS], npz:FILE", false, 0},
+    {"limit", "N", "use the first N samples only", false, 0},
+    {"batch", "B", "batch size (default 64)", false, 0},
+    {"threads", "N", "threads (default: PARE_THREADS or all cores)", false, 0},
+    {"compare", "REF.onnx", "also run REF and report the similarity of the outputs", false, 0},
+    {"mean", "M[,M...]", "normalisation mean, one or one per channel (default from the spec)", false, 0},
+    {"std", "S[,S...]", "normalisation std (default from the spec)", false, 0},
+    {"scale", "K", "pixel scale applied before mean/std (default 1/255 for 8-bit data)", false, 0},
+    {"json", NULL, "print the result as one JSON object", false, 0},
 };
 static const char *const eval_positional[] = {"MODEL"};
 static const cli_spec eval_spec = {

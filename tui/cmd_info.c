@@ -8,7 +8,7 @@
 #include "pare/stats.h"
 
 static const cli_option info_options[] = {
-    {"json", NULL, "print one JSON object instead of the table", false},
+    {"json", NULL, "print one JSON object instead of the table", false, 0},
 };
 static const char *const info_positional[] = {"MODEL"};
 static const cli_spec info_spec = {

@@ -6,7 +6,7 @@
 #include "pare/op.h"
 
 static const cli_option ops_options[] = {
-    {"markdown", NULL, "print a Markdown table", false},
+    {"markdown", NULL, "print a Markdown table", false, 0},
 };
 static const cli_spec ops_spec = {
     .name = "ops",

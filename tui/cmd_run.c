@@ -11,10 +11,10 @@
 #include "pare/graph.h"
 
 static const cli_option run_options[] = {
-    {"input", "FILE", "x.npy for a single-input model (batch = first dim), or an .npz with one array per input, named as the inputs", false},
-    {"output", "FILE", ".npz to write: every graph output and each tapped value, under its name", false},
-    {"tap", "VALUE", "also keep and write this intermediate value (repeatable)", true},
-    {"threads", "N", "threads (default: PARE_THREADS or all cores)", false},
+    {"input", "FILE", "x.npy for a single-input model (batch = first dim), or an .npz with one array per input, named as the inputs", false, 0},
+    {"output", "FILE", ".npz to write: every graph output and each tapped value, under its name", false, 0},
+    {"tap", "VALUE", "also keep and write this intermediate value (repeatable)", true, 0},
+    {"threads", "N", "threads (default: PARE_THREADS or all cores)", false, 0},
 };
 static const char *const run_positional[] = {"MODEL"};
 static const cli_spec run_spec = {

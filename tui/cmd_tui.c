@@ -14,7 +14,7 @@
 #endif
 
 static const cli_option tui_options[] = {
-    {"data", "SPEC", "dataset for the screens that run the model (e.g. fashion-mnist:test)", false},
+    {"data", "SPEC", "dataset for the screens that run the model (e.g. fashion-mnist:test)", false, 0},
 };
 static const char *const tui_positional[] = {"MODEL"};
 static const cli_spec tui_spec = {

@@ -18,6 +18,7 @@ void progress_init(progress *p, const char *label, int64_t total)
     p->t0 = cli_now();
     p->last_draw = -1.0;
     p->width = 80;
+    p->rate_scale = 1.0;
     if (p->enabled && ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col >= 40)
         p->width = ws.ws_col;
 }
@@ -37,7 +38,7 @@ static void fmt_eta(double s, char *buf, size_t size)
 void progress_update(progress *p, int64_t done)
 {
     double now, elapsed, rate;
-    char left[96], right[64], eta[32], bar[256];
+    char left[192], right[64], eta[32], bar[256];
     int room, filled;
 
     if (!p->enabled)
@@ -49,8 +50,10 @@ void progress_update(progress *p, int64_t done)
     elapsed = now - p->t0;
     rate = elapsed > 0 ? (double)done / elapsed : 0.0;
     fmt_eta(rate > 0 ? (double)(p->total - done) / rate : -1.0, eta, sizeof eta);
-    snprintf(left, sizeof left, "%s %lld/%lld ", p->label, (long long)done, (long long)p->total);
-    snprintf(right, sizeof right, " %.0f/s ETA %s", rate, eta);
+    snprintf(left, sizeof left, "%s %lld/%lld %s%s", p->label, (long long)done, (long long)p->total,
+             p->note, p->note[0] ? " " : "");
+    snprintf(right, sizeof right, " %.0f%s ETA %s", rate * p->rate_scale,
+             p->rate_unit ? p->rate_unit : "/s", eta);
     room = p->width - 1 - (int)strlen(left) - (int)strlen(right) - 2;
     if (room > (int)sizeof bar - 1)
         room = (int)sizeof bar - 1;
@@ -70,4 +73,9 @@ void progress_finish(progress *p)
         return;
     fprintf(stderr, "\r\033[K");
     fflush(stderr);
+}
+
+void progress_note(progress *p, const char *note)
+{
+    snprintf(p->note, sizeof p->note, "%s", note);
 }

@@ -16,11 +16,16 @@ typedef struct progress {
     int64_t total;
     double t0, last_draw;
     int width;                 /* terminal columns */
+    char note[64];             /* live figures drawn after the count ("loss 0.31 acc 91.2%") */
+    double rate_scale;         /* items per unit counted: rate shown = done/s * scale (batch size) */
+    const char *rate_unit;     /* "img/s"; NULL: "/s" */
 } progress;
 
 void progress_init(progress *p, const char *label, int64_t total);
 /* done items so far; redraws when 0.1 s passed since the last draw. */
 void progress_update(progress *p, int64_t done);
 void progress_finish(progress *p);
+/* Sets the live figures shown with the bar (copied; "" clears them). */
+void progress_note(progress *p, const char *note);
 
 #endif

@@ -122,10 +122,10 @@ static void test_format_numbers(void **state)
 }
 
 static const cli_option opts[] = {
-    {"batch", "B", "batch", false},
-    {"tap", "VALUE", "taps", true},
-    {"json", NULL, "json", false},
-    {"mean", "M", "mean", false},
+    {"batch", "B", "batch", false, 0},
+    {"tap", "VALUE", "taps", true, 0},
+    {"json", NULL, "json", false, 0},
+    {"mean", "M", "mean", false, 0},
 };
 static const char *const pos_names[] = {"MODEL"};
 static const cli_spec spec = {
