@@ -37,6 +37,7 @@
 #include <omp.h>
 #endif
 
+#include "ops/conv_backward.h"
 #include "ops/families.h"
 #include "ops/nn_gemm.h"
 #include "ops/nn_util.h"
@@ -1049,6 +1050,17 @@ static pare_status convt_geom_init(pare_op_ctx *ctx, convt_geom *g)
     return PARE_OK;
 }
 
+/* Declared in conv_backward.h: the backward kernels read the same window. */
+pare_status convt_window(pare_op_ctx *ctx, nn_window *w)
+{
+    convt_geom g;
+    pare_status rc = convt_geom_init(ctx, &g);
+
+    if (rc == PARE_OK)
+        *w = g.w;
+    return rc;
+}
+
 static pare_status convt_infer(pare_op_ctx *ctx)
 {
     convt_geom g;
@@ -1155,16 +1167,20 @@ static double convt_flops(const pare_op_ctx *ctx)
 
 const pare_op_def ops_conv[] = {
     { .domain = "", .op_type = "Conv", .since = 1, .until = 10,
-      .infer = conv_infer, .forward = conv_forward, .flops = conv_flops,
+      .infer = conv_infer, .forward = conv_forward, .backward = conv_backward,
+      .backward_scratch = conv_backward_scratch, .flops = conv_flops,
       .notes = "float32; 1-D, 2-D and 3-D" },
     { .domain = "", .op_type = "Conv", .since = 11, .until = 0,
-      .infer = conv_infer, .forward = conv_forward, .flops = conv_flops,
+      .infer = conv_infer, .forward = conv_forward, .backward = conv_backward,
+      .backward_scratch = conv_backward_scratch, .flops = conv_flops,
       .notes = "float32; 1-D, 2-D and 3-D" },
     { .domain = "", .op_type = "ConvTranspose", .since = 1, .until = 10,
-      .infer = convt_infer, .forward = convt_forward, .flops = convt_flops,
+      .infer = convt_infer, .forward = convt_forward, .backward = convt_backward,
+      .backward_scratch = convt_backward_scratch, .flops = convt_flops,
       .notes = "float32; 1-D, 2-D and 3-D" },
     { .domain = "", .op_type = "ConvTranspose", .since = 11, .until = 0,
-      .infer = convt_infer, .forward = convt_forward, .flops = convt_flops,
+      .infer = convt_infer, .forward = convt_forward, .backward = convt_backward,
+      .backward_scratch = convt_backward_scratch, .flops = convt_flops,
       .notes = "float32; 1-D, 2-D and 3-D" },
     { .op_type = NULL },
 };
