@@ -793,7 +793,8 @@ static pare_status plan_gradients(pare_exec *x, pare_error *err)
             if (node->inputs[i] >= 0 && x->needs_grad[node->inputs[i]])
                 any_in = true;
         for (int i = 0; i < node->n_outputs; i++)
-            if (node->outputs[i] >= 0 && x->vals[node->outputs[i]].dtype == PARE_F32)
+            if (node->outputs[i] >= 0 && (x->vals[node->outputs[i]].dtype == PARE_F32 ||
+                                          (st->def->flags & PARE_OP_INT_GRAD)))
                 float_out = true;
         if (!any_in || !float_out || (st->def->flags & PARE_OP_SHAPE_ONLY))
             continue;
@@ -807,7 +808,8 @@ static pare_status plan_gradients(pare_exec *x, pare_error *err)
         }
         x->step_backward[s] = true;
         for (int i = 0; i < node->n_outputs; i++)
-            if (node->outputs[i] >= 0 && x->vals[node->outputs[i]].dtype == PARE_F32)
+            if (node->outputs[i] >= 0 && (x->vals[node->outputs[i]].dtype == PARE_F32 ||
+                                          (st->def->flags & PARE_OP_INT_GRAD)))
                 x->needs_grad[node->outputs[i]] = true;
         if (st->def->backward_scratch) {
             size_t b;

@@ -72,7 +72,10 @@ enum pare_op_flags {
     PARE_OP_ALIAS = 1u << 0,
     /* forward reads only input shapes, never input data (Shape, Size), so the
        output is known at plan time. */
-    PARE_OP_SHAPE_ONLY = 1u << 1
+    PARE_OP_SHAPE_ONLY = 1u << 1,
+    /* a gradient flows through an integer output (QuantizeLinear's
+       straight-through estimator for quantization-aware training) */
+    PARE_OP_INT_GRAD = 1u << 2
 };
 
 typedef struct pare_op_def {

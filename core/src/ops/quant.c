@@ -357,6 +357,123 @@ static pare_status dequantize_forward(pare_op_ctx *ctx)
     return PARE_OK;
 }
 
+/* ---- straight-through backward (QAT) ----
+ *
+ * The pair DQ(Q(x)) is fake quantization; its gradient is the clipped
+ * straight-through estimator, split between the two ops by their true
+ * derivatives away from rounding:
+ *   Q:  q = round(x / s) + zp   ->  dx = dq / s where qmin <= q <= qmax
+ *                                   (before saturation), 0 where it clipped;
+ *                                   ds += dq * (-x / s^2) where in range
+ *   DQ: y = (q - zp) * s        ->  dq = dy * s;  ds += dy * (q - zp)
+ * Composed: dx = dy inside the representable range and 0 outside, and the
+ * scale (shared by the pair) gets LSQ's gradient dy * (round(x/s) - x/s)
+ * inside and dy * (qmax - zp) / (qmin - zp) where clipped. The gradient of
+ * the integer tensor q is carried in a float32 buffer: the executor must
+ * give Q's output and DQ's input a float32 gradient (an integer dtype here
+ * is PARE_EUNSUPPORTED). Zero points get no gradient (a din for one is
+ * zeroed). */
+
+static int64_t q_scale_index(const q_layout *l, int64_t o, int64_t ci, int64_t i)
+{
+    if (l->blocked)
+        return (o * l->s_c + ci / l->block) * l->inner + i;
+    return l->s_c == 1 ? 0 : ci;
+}
+
+static double q_zp_at(const pare_tensor *zp, int64_t si)
+{
+    if (!zp)
+        return 0.0;
+    return pare_tensor_get_f64(zp, pare_tensor_numel(zp) == 1 ? 0 : si);
+}
+
+static pare_status q_float_grad(pare_op_ctx *ctx, const pare_tensor *g, const char *what)
+{
+    if (g && g->dtype != PARE_F32)
+        return pare_op_fail(ctx, PARE_EUNSUPPORTED, "the gradient of %s must be a float32 buffer, "
+                            "got %s", what, pare_dtype_name(g->dtype));
+    return PARE_OK;
+}
+
+static void q_zero_zp_grad(pare_op_ctx *ctx)
+{
+    if (ctx->n_in > 2 && ctx->din[2])
+        memset(ctx->din[2]->data, 0, pare_tensor_nbytes(ctx->din[2]));
+}
+
+static pare_status quantize_backward(pare_op_ctx *ctx)
+{
+    const pare_tensor *x = ctx->in[0], *scale = ctx->in[1];
+    const pare_tensor *zp = ctx->n_in > 2 ? ctx->in[2] : NULL;
+    const pare_tensor *dq = ctx->dout[0];
+    pare_tensor *dx = ctx->din[0], *ds = ctx->din[1];
+    double qmin, qmax;
+    q_layout l;
+    pare_status rc = q_layout_of(ctx, x, scale, zp, &l);
+
+    if (rc == PARE_OK)
+        rc = q_float_grad(ctx, dq, "the quantized output");
+    if (rc == PARE_OK && (x->dtype != PARE_F32 || (dx && dx->dtype != PARE_F32)))
+        rc = pare_op_fail(ctx, PARE_EUNSUPPORTED, "backward needs a float32 input");
+    if (rc != PARE_OK)
+        return rc;
+    switch (ctx->out[0]->dtype) {
+    case PARE_U8: qmin = 0; qmax = 255; break;
+    case PARE_I8: qmin = -128; qmax = 127; break;
+    case PARE_U16: qmin = 0; qmax = 65535; break;
+    default: qmin = -32768; qmax = 32767; break;
+    }
+    if (ds)
+        memset(ds->data, 0, pare_tensor_nbytes(ds));
+    q_zero_zp_grad(ctx);
+    for (int64_t o = 0, k = 0; o < l.outer; o++)
+        for (int64_t ci = 0; ci < l.c; ci++)
+            for (int64_t i = 0; i < l.inner; i++, k++) {
+                int64_t si = q_scale_index(&l, o, ci, i);
+                float s = pare_tensor_f32(scale)[si];
+                float xv = pare_tensor_f32(x)[k];
+                float g = dq ? pare_tensor_f32(dq)[k] : 0.0f;
+                double v = vm_round_even(vm_clampf(xv / s, -4194304.0f, 4194304.0f)) + q_zp_at(zp, si);
+                bool in = v >= qmin && v <= qmax && xv == xv;
+                if (dx)
+                    pare_tensor_f32(dx)[k] = in ? g / s : 0.0f;
+                if (ds && in)
+                    pare_tensor_f32(ds)[si] += g * (-xv / (s * s));
+            }
+    return PARE_OK;
+}
+
+static pare_status dequantize_backward(pare_op_ctx *ctx)
+{
+    const pare_tensor *x = ctx->in[0], *scale = ctx->in[1];
+    const pare_tensor *zp = ctx->n_in > 2 ? ctx->in[2] : NULL;
+    const pare_tensor *dy = ctx->dout[0];
+    pare_tensor *dq = ctx->din[0], *ds = ctx->din[1];
+    q_layout l;
+    pare_status rc = q_layout_of(ctx, x, scale, zp, &l);
+
+    if (rc == PARE_OK)
+        rc = q_float_grad(ctx, dq, "the quantized input");
+    if (rc != PARE_OK)
+        return rc;
+    if (ds)
+        memset(ds->data, 0, pare_tensor_nbytes(ds));
+    q_zero_zp_grad(ctx);
+    for (int64_t o = 0, k = 0; o < l.outer; o++)
+        for (int64_t ci = 0; ci < l.c; ci++)
+            for (int64_t i = 0; i < l.inner; i++, k++) {
+                int64_t si = q_scale_index(&l, o, ci, i);
+                float s = pare_tensor_f32(scale)[si];
+                float g = dy ? pare_tensor_f32(dy)[k] : 0.0f;
+                if (dq)
+                    pare_tensor_f32(dq)[k] = g * s;
+                if (ds)
+                    pare_tensor_f32(ds)[si] += g * (float)(pare_tensor_get_f64(x, k) - q_zp_at(zp, si));
+            }
+    return PARE_OK;
+}
+
 /* ---- DynamicQuantizeLinear (uint8) ---- */
 
 static pare_status dyn_quantize_infer(pare_op_ctx *ctx)
@@ -408,19 +525,24 @@ static pare_status dyn_quantize_forward(pare_op_ctx *ctx)
 #define ROW(op, since_, until_, fn, notes_)                                      \
     { .domain = "", .op_type = op, .since = since_, .until = until_,             \
       .infer = fn##_infer, .forward = fn##_forward, .flops = ew_flops_out, .notes = notes_ }
+/* Q and DQ rows with the straight-through backward */
+#define ROW_BW(op, since_, until_, fn, notes_)                                   \
+    { .domain = "", .op_type = op, .since = since_, .until = until_,             \
+      .infer = fn##_infer, .forward = fn##_forward, .backward = fn##_backward,   \
+      .flags = PARE_OP_INT_GRAD, .flops = ew_flops_out, .notes = notes_ }
 
 const pare_op_def ops_quant[] = {
-    ROW("QuantizeLinear", 10, 12, quantize, "per-tensor; float32/int32 to uint8/int8"),
-    ROW("QuantizeLinear", 13, 18, quantize, "per-tensor or per-axis; float32/int32 to uint8/int8"),
-    ROW("QuantizeLinear", 19, 20, quantize,
+    ROW_BW("QuantizeLinear", 10, 12, quantize, "per-tensor; float32/int32 to uint8/int8"),
+    ROW_BW("QuantizeLinear", 13, 18, quantize, "per-tensor or per-axis; float32/int32 to uint8/int8"),
+    ROW_BW("QuantizeLinear", 19, 20, quantize,
         "per-tensor or per-axis; saturate ignored (no float8); float32 scales only"),
-    ROW("QuantizeLinear", 21, 0, quantize,
+    ROW_BW("QuantizeLinear", 21, 0, quantize,
         "per-tensor, per-axis or blocked; output_dtype uint8/int8/uint16/int16 (no int4, float8)"),
-    ROW("DequantizeLinear", 10, 12, dequantize, "per-tensor; uint8/int8/int32 to float32"),
-    ROW("DequantizeLinear", 13, 18, dequantize, "per-tensor or per-axis; uint8/int8/int32"),
-    ROW("DequantizeLinear", 19, 20, dequantize,
+    ROW_BW("DequantizeLinear", 10, 12, dequantize, "per-tensor; uint8/int8/int32 to float32"),
+    ROW_BW("DequantizeLinear", 13, 18, dequantize, "per-tensor or per-axis; uint8/int8/int32"),
+    ROW_BW("DequantizeLinear", 19, 20, dequantize,
         "per-tensor or per-axis; float32 scales only (no float8)"),
-    ROW("DequantizeLinear", 21, 0, dequantize,
+    ROW_BW("DequantizeLinear", 21, 0, dequantize,
         "per-tensor, per-axis or blocked; uint8/int8/uint16/int16/int32 (no int4, float8)"),
     ROW("DynamicQuantizeLinear", 11, 0, dyn_quantize, "uint8"),
     { .op_type = NULL },
