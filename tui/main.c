@@ -18,6 +18,9 @@ static const cli_command commands[] = {
     {"convert", cmd_convert, "load and save a model (ONNX round trip)"},
     {"bench", cmd_bench, "latency, throughput and memory per batch size"},
     {"ops", cmd_ops, "list the ops pare can run"},
+    {"quant", cmd_quant, "post-training quantization to a QDQ model (calibrate, build, save; --eval compares top-1)"},
+    {"prune", cmd_prune, "channel pruning that shrinks the model; unstructured and N:M masks; --show-groups"},
+    {"sens", cmd_sens, "pruning sensitivity per channel group; ratios for a FLOPs target"},
     {"tui", cmd_tui, "the workbench: browse a model's layers and weights (also `pare` alone)"},
 };
 #define N_COMMANDS (int)(sizeof commands / sizeof commands[0])
