@@ -34,6 +34,8 @@ int cmd_run(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_ops(int argc, char **argv);
+int cmd_train(int argc, char **argv);
+int cmd_distill(int argc, char **argv);
 int cmd_quant(int argc, char **argv);
 int cmd_prune(int argc, char **argv);
 int cmd_sens(int argc, char **argv);
@@ -123,6 +125,9 @@ char *cli_fmt_si(double v, char *buf, size_t size);
 
 /* Monotonic seconds. */
 double cli_now(void);
+/* True when a and b name the same file (same path, or same device and inode):
+ * how commands refuse to write over their input. */
+bool cli_same_file(const char *a, const char *b);
 /* Size of a file in bytes, -1 when it cannot be read. */
 int64_t cli_file_size(const char *path);
 

@@ -18,6 +18,8 @@ static const cli_command commands[] = {
     {"convert", cmd_convert, "load and save a model (ONNX round trip)"},
     {"bench", cmd_bench, "latency, throughput and memory per batch size"},
     {"ops", cmd_ops, "list the ops pare can run"},
+    {"train", cmd_train, "fine-tune or train from scratch (--reinit) on labelled data; checkpoints, resume"},
+    {"distill", cmd_distill, "knowledge distillation from a teacher (or the model itself); value pairs, losses"},
     {"quant", cmd_quant, "post-training quantization to a QDQ model (calibrate, build, save; --eval compares top-1)"},
     {"prune", cmd_prune, "channel pruning that shrinks the model; unstructured and N:M masks; --show-groups"},
     {"sens", cmd_sens, "pruning sensitivity per channel group; ratios for a FLOPs target"},

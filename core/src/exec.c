@@ -707,6 +707,34 @@ fail:
     return rc;
 }
 
+pare_status pare_exec_batch_shape(const pare_graph *g, int input, int batch, int sample_ndim,
+                                  const int64_t *sample_dims, pare_tensor *shape,
+                                  pare_error *err)
+{
+    const pare_value *val = &g->values[input];
+    int64_t row = 1, sample_numel = pare_shape_numel(sample_ndim, sample_dims);
+    char a[128], b[128];
+
+    if (val->ndim < 1)
+        return pare_fail(err, PARE_EINPUT, g->path, "input '%s' has no batch dim", val->name);
+    pare_tensor_view(shape, PARE_F32, val->ndim, val->dims, NULL);
+    shape->dims[0] = batch;
+    for (int d = 1; d < val->ndim; d++) {
+        if (shape->dims[d] < 0 && val->ndim == sample_ndim + 1)
+            shape->dims[d] = sample_dims[d - 1];
+        if (shape->dims[d] < 0)
+            return pare_fail(err, PARE_EUNSUPPORTED, g->path,
+                             "input '%s' has symbolic dim %d that the data cannot fill",
+                             val->name, d);
+        row *= shape->dims[d];
+    }
+    if (row != sample_numel)
+        return pare_fail(err, PARE_EINPUT, g->path, "input '%s' %s does not fit samples %s",
+                         val->name, pare_shape_format(val->ndim, val->dims, a, sizeof a),
+                         pare_shape_format(sample_ndim, sample_dims, b, sizeof b));
+    return PARE_OK;
+}
+
 /* splitmix64's finalizer: per-node seeds from (plan seed, step, node). */
 static uint64_t mix64(uint64_t z)
 {

@@ -48,6 +48,15 @@ typedef struct pare_exec_opts {
     uint64_t seed;                 /* training randomness (Dropout), with pare_exec_set_step */
 } pare_exec_opts;
 
+/* The shape graph input value `input` takes for a batch of `batch` samples
+ * of sample shape (sample_ndim, sample_dims): dims[0] = batch; a symbolic dim
+ * d >= 1 takes sample_dims[d - 1] when the input's rank is the sample's + 1.
+ * Fills shape as a float32 shape carrier (no data). Errors: PARE_EUNSUPPORTED
+ * for a symbolic dim the sample cannot fill; PARE_EINPUT naming both shapes
+ * when the per-sample element counts differ (where = the graph's path). */
+pare_status pare_exec_batch_shape(const pare_graph *g, int input, int batch, int sample_ndim,
+                                  const int64_t *sample_dims, pare_tensor *shape,
+                                  pare_error *err);
 /* Errors: PARE_EUNSUPPORTED naming op and node when no kernel exists,
  * PARE_EINPUT for shape errors (where = the node), a tap that is not a value
  * (with a did-you-mean hint), PARE_ENOMEM. The caller owns *out on success. */
