@@ -253,6 +253,28 @@ bool cli_get_floats(const cli_spec *spec, const cli_args *a, int opt, float *out
     return true;
 }
 
+bool cli_get_normalisation(const cli_spec *spec, const cli_args *a, pare_data_opts *d)
+{
+    double scale = 0;
+
+    if (!cli_get_double(spec, a, cli_opt(spec, "scale"), 0, &scale) ||
+        !cli_get_floats(spec, a, cli_opt(spec, "mean"), d->mean, PARE_DATA_MAX_CHANNELS,
+                        &d->n_mean) ||
+        !cli_get_floats(spec, a, cli_opt(spec, "std"), d->std, PARE_DATA_MAX_CHANNELS, &d->n_std))
+        return false;
+    for (int i = 0; i < d->n_std; i++)
+        if (d->std[i] == 0.0f) {
+            cli_usage_error(spec, "--std must not be 0");
+            return false;
+        }
+    if (cli_has(a, cli_opt(spec, "scale")) && scale == 0) {
+        cli_usage_error(spec, "--scale must be positive");
+        return false;
+    }
+    d->scale = (float)scale;
+    return true;
+}
+
 /* ---- errors ------------------------------------------------------------------ */
 
 int cli_exit_code(pare_status rc)

@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "pare/data.h"
 #include "pare/error.h"
 #include "pare/graph.h"
 
@@ -42,7 +43,7 @@ int cmd_sens(int argc, char **argv);
 
 /* ---- options ----------------------------------------------------------------- */
 
-#define CLI_MAX_OPTIONS 40
+#define CLI_MAX_OPTIONS 48
 #define CLI_MAX_POSITIONAL 4
 
 typedef struct cli_option {
@@ -103,6 +104,10 @@ bool cli_get_double(const cli_spec *spec, const cli_args *a, int opt, double min
 /* Comma-separated floats ("0.5,0.5,0.5") into out[max]; count in *n. */
 bool cli_get_floats(const cli_spec *spec, const cli_args *a, int opt, float *out, int max,
                     int *n);
+
+/* --mean, --std and --scale (options of those names in spec) into d's
+ * normalisation fields; other fields of d are untouched. */
+bool cli_get_normalisation(const cli_spec *spec, const cli_args *a, pare_data_opts *d);
 
 /* ---- errors and results -------------------------------------------------------- */
 

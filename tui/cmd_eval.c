@@ -308,28 +308,12 @@ static void print_json(const eval_result *r)
 static bool parse_data_opts(const cli_args *args, pare_data_opts *d, long *batch, long *limit,
                             long *threads)
 {
-    double scale = 0;
-
     memset(d, 0, sizeof *d);
     if (!cli_get_int(&eval_spec, args, cli_opt(&eval_spec, "batch"), 1, 1 << 20, batch) ||
         !cli_get_int(&eval_spec, args, cli_opt(&eval_spec, "limit"), 1, LONG_MAX, limit) ||
         !cli_get_int(&eval_spec, args, cli_opt(&eval_spec, "threads"), 1, 1024, threads) ||
-        !cli_get_double(&eval_spec, args, cli_opt(&eval_spec, "scale"), 0, &scale) ||
-        !cli_get_floats(&eval_spec, args, cli_opt(&eval_spec, "mean"), d->mean,
-                        PARE_DATA_MAX_CHANNELS, &d->n_mean) ||
-        !cli_get_floats(&eval_spec, args, cli_opt(&eval_spec, "std"), d->std,
-                        PARE_DATA_MAX_CHANNELS, &d->n_std))
+        !cli_get_normalisation(&eval_spec, args, d))
         return false;
-    for (int i = 0; i < d->n_std; i++)
-        if (d->std[i] == 0.0f) {
-            cli_usage_error(&eval_spec, "--std must not be 0");
-            return false;
-        }
-    if (cli_has(args, cli_opt(&eval_spec, "scale")) && scale == 0) {
-        cli_usage_error(&eval_spec, "--scale must be positive");
-        return false;
-    }
-    d->scale = (float)scale;
     d->limit = *limit;
     d->batch_size = (int)*batch;
     d->search_dir = PARE_FASHION_MNIST[0] ? PARE_FASHION_MNIST : NULL;

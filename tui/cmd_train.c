@@ -28,6 +28,9 @@
     {"iterations", "N", "optimizer steps instead of epochs", false, 0},                          \
     {"batch", "B", "batch size (default 64)", false, 0},                                         \
     {"limit", "N", "train on the first N samples only", false, 0},                               \
+    {"mean", "M[,M...]", "normalisation mean (default from the spec)", false, 0},               \
+    {"std", "S[,S...]", "normalisation std (default from the spec)", false, 0},                 \
+    {"scale", "K", "pixel scale before mean/std (default 1/255 for 8-bit data)", false, 0},    \
     {"lr", "X", "learning rate (default 1e-3; the peak for onecycle)", false, 0},                 \
     {"optimizer", "NAME", "sgd, momentum, adam (default) or adamw", false, 0},                   \
     {"momentum", "M", "SGD momentum (momentum: 0.9)", false, 0},                                 \
@@ -525,6 +528,10 @@ static int run(int argc, char **argv, const cli_spec *spec, bool distill)
     o.n_pairs = n_pairs;
 
     memset(&dopts, 0, sizeof dopts);
+    if (!cli_get_normalisation(spec, &args, &dopts)) {
+        rc = CLI_USAGE;
+        goto out;
+    }
     dopts.search_dir = PARE_FASHION_MNIST[0] ? PARE_FASHION_MNIST : NULL;
     dopts.batch_size = (int)batch;
     if (cli_has(&args, OPT("limit"))) {
