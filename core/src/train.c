@@ -1332,7 +1332,7 @@ done:
     r.images_per_s = t_train > 0 ? (double)samples / t_train : 0.0;
     if (res)
         *res = r;
+    trainer_fini(&t); /* the execs read their graphs while being freed */
     pare_graph_free(t.g);
-    trainer_fini(&t);
     return rc;
 }
