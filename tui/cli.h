@@ -40,6 +40,7 @@ int cmd_distill(int argc, char **argv);
 int cmd_quant(int argc, char **argv);
 int cmd_prune(int argc, char **argv);
 int cmd_sens(int argc, char **argv);
+int cmd_config(int argc, char **argv);
 
 /* ---- options ----------------------------------------------------------------- */
 

@@ -2,7 +2,6 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "cli.h"
 #include "pare/graph.h"
@@ -26,7 +25,6 @@ int cmd_convert(int argc, char **argv)
     cli_args args;
     pare_graph *g = NULL;
     pare_error err = {0};
-    struct stat sin, sout;
     char a[32], b[32];
     int rc = cli_parse(&convert_spec, argc, argv, &args);
 
@@ -34,9 +32,7 @@ int cmd_convert(int argc, char **argv)
         goto out;
     /* The input is never overwritten: same path, or another name for the
        same file (hard link, symlink, ./x vs x). */
-    if (!strcmp(args.pos[0], args.pos[1]) ||
-        (stat(args.pos[0], &sin) == 0 && stat(args.pos[1], &sout) == 0 &&
-         sin.st_dev == sout.st_dev && sin.st_ino == sout.st_ino)) {
+    if (cli_same_file(args.pos[0], args.pos[1])) {
         pare_fail(&err, PARE_EINPUT, args.pos[1], "refusing to overwrite the input model");
         pare_error_hint(&err, "write to another file");
         rc = cli_report(&err);

@@ -292,9 +292,17 @@ int cmd_prune(int argc, char **argv)
         goto done;
     model = args.pos[0];
     json = cli_has(&args, cli_opt(&prune_spec, "json"));
+    /* --mask implies --unstructured: without it the masks were ignored and an
+       unpruned copy written */
     masked = cli_has(&args, cli_opt(&prune_spec, "unstructured")) ||
-             cli_has(&args, cli_opt(&prune_spec, "nm"));
+             cli_has(&args, cli_opt(&prune_spec, "nm")) ||
+             cli_has(&args, cli_opt(&prune_spec, "mask"));
     path = cli_str(&args, cli_opt(&prune_spec, "output"), NULL);
+    if ((cli_has(&args, cli_opt(&prune_spec, "global")) ||
+         cli_has(&args, cli_opt(&prune_spec, "conv1x1-only"))) && !masked) {
+        rc = cli_usage_error(&prune_spec, "--global and --conv1x1-only need --unstructured or --nm");
+        goto done;
+    }
     if (!cli_has(&args, cli_opt(&prune_spec, "show-groups")) && !path) {
         rc = cli_usage_error(&prune_spec, "missing -o OUT.onnx");
         goto done;
@@ -315,7 +323,7 @@ int cmd_prune(int argc, char **argv)
         pare_prune_groups_free(gs);
         goto done;
     }
-    if (path && strcmp(path, model) == 0) {
+    if (path && cli_same_file(path, model)) {
         rc = cli_usage_error(&prune_spec, "refusing to overwrite the input model '%s'", model);
         goto done;
     }

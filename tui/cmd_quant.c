@@ -4,7 +4,6 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "cli.h"
 #include "json.h"
@@ -400,13 +399,6 @@ static bool parse_opts(const cli_args *a, pare_quant_opts *o, long *threads, lon
     return true;
 }
 
-static bool same_file(const char *a, const char *b)
-{
-    struct stat sa, sb;
-    return !strcmp(a, b) || (stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
-                             sa.st_ino == sb.st_ino);
-}
-
 int cmd_quant(int argc, char **argv)
 {
     cli_args args;
@@ -444,10 +436,10 @@ int cmd_quant(int argc, char **argv)
         goto out;
     }
     /* the input is never overwritten, nor are the outputs written over each other */
-    if (same_file(args.pos[0], out_path) ||
-        (cli_has(&args, OPT("table")) && same_file(args.pos[0], cli_str(&args, OPT("table"), ""))) ||
+    if (cli_same_file(args.pos[0], out_path) ||
+        (cli_has(&args, OPT("table")) && cli_same_file(args.pos[0], cli_str(&args, OPT("table"), ""))) ||
         (cli_has(&args, OPT("trt-cache")) &&
-         same_file(args.pos[0], cli_str(&args, OPT("trt-cache"), "")))) {
+         cli_same_file(args.pos[0], cli_str(&args, OPT("trt-cache"), "")))) {
         pare_fail(&err, PARE_EINPUT, out_path, "refusing to overwrite the input model");
         pare_error_hint(&err, "write to another file");
         rc = cli_report(&err);

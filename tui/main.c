@@ -23,6 +23,7 @@ static const cli_command commands[] = {
     {"quant", cmd_quant, "post-training quantization to a QDQ model (calibrate, build, save; --eval compares top-1)"},
     {"prune", cmd_prune, "channel pruning that shrinks the model; unstructured and N:M masks; --show-groups"},
     {"sens", cmd_sens, "pruning sensitivity per channel group; ratios for a FLOPs target"},
+    {"config", cmd_config, "validate a YAML job, print it resolved, or print the config key reference"},
     {"tui", cmd_tui, "the workbench: browse a model's layers and weights (also `pare` alone)"},
 };
 #define N_COMMANDS (int)(sizeof commands / sizeof commands[0])

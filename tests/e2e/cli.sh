@@ -377,6 +377,81 @@ ops)
     has out '^| Conv | ai.onnx |'
     ;;
 
+config_doc)
+    run 0 config --doc
+    has out '^## Sections'
+    has out '^## QuantPost'
+    has out '| `weight_bits` |'
+    [ -s "$WORK/err" ] && fail "stderr is not empty"
+    # exactly one mode
+    run 2 config
+    has err 'missing --doc, --check FILE or --resolved FILE'
+    run 2 config --doc --check x.yaml
+    has err 'give only one of'
+    ;;
+
+config_check)
+    cat >"$WORK/job.yaml" <<'YAML'
+Global:
+  model: tests/data/lenet5.onnx
+  data: fashion-mnist
+  save_dir: out/lenet5-ptq
+QuantPost:
+  algo: KL
+  batch_num: 10
+YAML
+    run 0 config --check "$WORK/job.yaml"
+    has out "job.yaml: ok, 2 sections (Global, QuantPost)"
+    [ -s "$WORK/err" ] && fail "stderr is not empty"
+    # --resolved: canonical spelling (batch_num -> batch_nums), defaults filled,
+    # and the printed file is itself a valid job that resolves to the same text.
+    run 0 config --resolved "$WORK/job.yaml"
+    has out '^  batch_nums: 10$'
+    has out '^  weight_bits: 8$'
+    hasnt out 'batch_num:'
+    cp "$WORK/out" "$WORK/resolved.yaml"
+    run 0 config --resolved "$WORK/resolved.yaml"
+    cmp -s "$WORK/out" "$WORK/resolved.yaml" || fail "resolving the resolved job changed it"
+    # A typo'd key and a bad choice: both reported, located, with a suggestion; exit 2.
+    cat >"$WORK/typo.yaml" <<'YAML'
+Global:
+  model: tests/data/lenet5.onnx
+  save_dir: out/x
+QuantPost:
+  weight_bit: 8
+  algo: kl
+YAML
+    run 2 config --check "$WORK/typo.yaml"
+    has err "typo.yaml:5:3: unknown key 'weight_bit' in QuantPost (did you mean 'weight_bits'?)"
+    has err "typo.yaml:6:9: .*got 'kl' (did you mean 'KL'?)"
+    has err '^pare: 2 problems$'
+    [ -s "$WORK/out" ] && fail "stdout is not empty"
+    run 2 config --resolved "$WORK/typo.yaml"
+    has err "did you mean 'weight_bits'?"
+    [ -s "$WORK/out" ] && fail "--resolved printed a bad job"
+    # Valid YAML that pare compress could not run: Global.model and save_dir missing.
+    printf 'QuantPost:\n  algo: hist\n' >"$WORK/norun.yaml"
+    run 2 config --check "$WORK/norun.yaml"
+    has err "missing 'model' in Global"
+    has err "missing 'save_dir' in Global"
+    run 2 config --check "$WORK/nonexistent.yaml"
+    one_line_err
+    has err 'nonexistent.yaml'
+    ;;
+
+config_doc_current)
+    # The generated part of docs/config.md (below the marker) is exactly
+    # `pare config --doc`, so the reference cannot drift from the schema.
+    mark='<!-- generated from the schema by pare_job_schema_markdown; do not edit below -->'
+    grep -qxF -- "$mark" "$SRC/docs/config.md" || fail "docs/config.md lacks the marker line"
+    run 0 config --doc
+    awk -v m="$mark" 'found { print } $0 == m { found = 1 }' "$SRC/docs/config.md" >"$WORK/docpart"
+    if ! cmp -s "$WORK/docpart" "$WORK/out"; then
+        diff -u "$WORK/docpart" "$WORK/out" | head -40 >&2
+        fail "docs/config.md is stale: replace the part below the marker with \`pare config --doc\`"
+    fi
+    ;;
+
 *)
     echo "unknown case '$case_name'" >&2
     exit 2
