@@ -1,7 +1,10 @@
 /* `pare`: the command table and dispatch. Each subcommand lives in
  * tui/cmd_<name>.c; this table gives its name and one-line help. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <unistd.h>
 
 #include "app.h"
 #include "cli.h"
@@ -40,10 +43,38 @@ static void usage(FILE *f)
     fprintf(f, "\nexit codes: 0 ok, 1 the job failed, 2 bad usage or input\n");
 }
 
+char *openblas_get_corename(void);
+
+/* OpenBLAS 0.3.21 (Debian 12) does not recognise some recent AVX-512 Xeons and
+ * falls back to its generic SSE3 (Prescott) kernels, 2-2.5x slower in SGEMM than
+ * the SkylakeX ones on the same CPU. It reads OPENBLAS_CORETYPE only while
+ * loading, so pare re-executes itself once with it set. A user's
+ * OPENBLAS_CORETYPE is kept; PARE_NO_BLAS_FIXUP=1 turns this off. */
+static void prefer_fast_blas_kernels(char **argv)
+{
+    const char *core, *better = NULL;
+
+    if (getenv("OPENBLAS_CORETYPE") || getenv("PARE_NO_BLAS_FIXUP"))
+        return;
+    core = openblas_get_corename();
+    if (!core || (strcasecmp(core, "prescott") && strcasecmp(core, "cooperlake")))
+        return;
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f"))
+        better = "SkylakeX";
+    else if (__builtin_cpu_supports("avx2") && strcasecmp(core, "prescott") == 0)
+        better = "Haswell";
+    if (better && setenv("OPENBLAS_CORETYPE", better, 1) == 0)
+        execv("/proc/self/exe", argv);
+    /* exec failed: go on with the kernels OpenBLAS chose */
+}
+
 int main(int argc, char **argv)
 {
     const char *names[N_COMMANDS];
     const char *guess;
+
+    prefer_fast_blas_kernels(argv);
 
     if (argc < 2) {
         int rc = cmd_tui_default(argv[0]); /* -1: not a terminal */
