@@ -141,27 +141,81 @@ static pare_status bn_infer(pare_op_ctx *ctx)
     return PARE_OK;
 }
 
-/* Batch mean and biased variance per channel, in double for long sums. */
+/* Sums over one plane in 16 float lanes combined in double: the loops
+ * vectorize, and the summation order (so the result) is fixed whatever the
+ * thread count. */
+#define BN_LANES 16
+NN_CLONES static double sum_lanes(const float *restrict x, int64_t n)
+{
+    float acc[BN_LANES] = {0};
+    double s = 0.0;
+    int64_t i = 0;
+
+    for (; i + BN_LANES <= n; i += BN_LANES)
+        for (int l = 0; l < BN_LANES; l++)
+            acc[l] += x[i + l];
+    for (int l = 0; l < BN_LANES; l++)
+        s += acc[l];
+    for (; i < n; i++)
+        s += x[i];
+    return s;
+}
+
+/* sum (x - m)^2, or sum w (x - m) when w is non-NULL */
+NN_CLONES static double sum_dev_lanes(const float *restrict x, const float *restrict w, int64_t n, float m)
+{
+    float acc[BN_LANES] = {0};
+    double s = 0.0;
+    int64_t i = 0;
+
+    if (w) {
+        for (; i + BN_LANES <= n; i += BN_LANES)
+            for (int l = 0; l < BN_LANES; l++)
+                acc[l] += w[i + l] * (x[i + l] - m);
+        for (; i < n; i++)
+            s += (double)w[i] * (double)(x[i] - m);
+    } else {
+        for (; i + BN_LANES <= n; i += BN_LANES)
+            for (int l = 0; l < BN_LANES; l++) {
+                float d = x[i + l] - m;
+                acc[l] += d * d;
+            }
+        for (; i < n; i++) {
+            double d = (double)x[i] - m;
+            s += d * d;
+        }
+    }
+    for (int l = 0; l < BN_LANES; l++)
+        s += acc[l];
+    return s;
+}
+
+/* dx = A dy + B (x - m) + C over one plane (dy NULL: zero) */
+NN_CLONES static void bn_dx_plane(const float *restrict x, const float *restrict dy, int64_t n,
+                                  float m, float A, float B, float C, float *restrict dx)
+{
+    if (dy)
+        for (int64_t i = 0; i < n; i++)
+            dx[i] = A * dy[i] + B * (x[i] - m) + C;
+    else
+        for (int64_t i = 0; i < n; i++)
+            dx[i] = B * (x[i] - m) + C;
+}
+
+/* Batch mean and biased variance per channel (two passes). */
 static void bn_batch_stats(const bn_geom *g, const float *x, float *mean, float *var, int nt)
 {
 #pragma omp parallel for num_threads(nt) schedule(static)
     for (int64_t c = 0; c < g->C; c++) {
-        double s = 0.0, ss = 0.0, m;
+        double s = 0.0, ss = 0.0;
         int64_t count = g->N * g->px;
-        for (int64_t n = 0; n < g->N; n++) {
-            const float *xp = x + (n * g->C + c) * g->px;
-            for (int64_t i = 0; i < g->px; i++)
-                s += xp[i];
-        }
-        m = s / (double)count;
-        for (int64_t n = 0; n < g->N; n++) {
-            const float *xp = x + (n * g->C + c) * g->px;
-            for (int64_t i = 0; i < g->px; i++) {
-                double d = xp[i] - m;
-                ss += d * d;
-            }
-        }
-        mean[c] = (float)m;
+        float m;
+        for (int64_t n = 0; n < g->N; n++)
+            s += sum_lanes(x + (n * g->C + c) * g->px, g->px);
+        m = (float)(s / (double)count);
+        for (int64_t n = 0; n < g->N; n++)
+            ss += sum_dev_lanes(x + (n * g->C + c) * g->px, NULL, g->px, m);
+        mean[c] = m;
         var[c] = (float)(ss / (double)count);
     }
 }
@@ -268,6 +322,7 @@ static pare_status bn_backward(pare_op_ctx *ctx)
     const float *drm, *drv;
     float *mu, *istd, *sdy, *sdx, *dx;
     int64_t pn, m;
+    int nt;
     pare_status rc = bn_geom_init(ctx, &g);
 
     if (rc != PARE_OK)
@@ -283,8 +338,9 @@ static pare_status bn_backward(pare_op_ctx *ctx)
     sdy = istd + pn;
     sdx = sdy + pn;
     memset(sdy, 0, (size_t)(2 * pn) * sizeof(float));
+    nt = g.C > 1 ? nn_threads(ctx, g.N * g.C * g.px) : 1;
     if (g.training) {
-        bn_batch_stats(&g, x, mu, istd, 1);
+        bn_batch_stats(&g, x, mu, istd, nt);
         for (int64_t c = 0; c < pn; c++)
             istd[c] = 1.0f / sqrtf(istd[c] + g.eps);
     } else {
@@ -295,45 +351,59 @@ static pare_status bn_backward(pare_op_ctx *ctx)
         }
     }
     dy = ctx->dout && ctx->dout[0] ? pare_tensor_f32(ctx->dout[0]) : NULL;
-    /* per parameter entry: element i of plane (n, c) uses entry c (or c * px + i) */
-    if (dy)
-        for (int64_t p = 0; p < g.N * g.C; p++) {
-            int64_t c = p % g.C;
-            const float *xp = x + p * g.px, *dyp = dy + p * g.px;
-            if (g.per_element)
+    m = g.N * (g.per_element ? 1 : g.px);
+    dx = ctx->din[0] ? pare_tensor_f32(ctx->din[0]) : NULL;
+    if (!g.per_element) {
+        /* per channel, independent: dx = A dy + B (x - mu) + C */
+#pragma omp parallel for num_threads(nt) schedule(static)
+        for (int64_t c = 0; c < g.C; c++) {
+            double a = 0.0, b = 0.0;
+            float A, B, C;
+            for (int64_t n = 0; dy && n < g.N; n++) {
+                const float *xp = x + (n * g.C + c) * g.px, *dyp = dy + (n * g.C + c) * g.px;
+                a += sum_lanes(dyp, g.px);
+                b += sum_dev_lanes(xp, dyp, g.px, mu[c]);
+            }
+            sdy[c] = (float)a;
+            sdx[c] = (float)b * istd[c];
+            if (!dx)
+                continue;
+            A = scale[c] * istd[c];
+            B = g.training ? -A * istd[c] * istd[c] * (float)b / (float)m : 0.0f;
+            C = g.training ? -A * (float)a / (float)m : 0.0f;
+            for (int64_t n = 0; n < g.N; n++)
+                bn_dx_plane(x + (n * g.C + c) * g.px, dy ? dy + (n * g.C + c) * g.px : NULL,
+                            g.px, mu[c], A, B, C, dx + (n * g.C + c) * g.px);
+        }
+    } else {
+        /* element i of plane (n, c) uses parameter entry c * px + i */
+        if (dy)
+            for (int64_t p = 0; p < g.N * g.C; p++) {
+                int64_t c = p % g.C;
+                const float *xp = x + p * g.px, *dyp = dy + p * g.px;
                 for (int64_t i = 0; i < g.px; i++) {
                     int64_t k = c * g.px + i;
                     sdy[k] += dyp[i];
                     sdx[k] += dyp[i] * (xp[i] - mu[k]) * istd[k];
                 }
-            else {
-                double a = 0.0, b = 0.0;
+            }
+        if (dx)
+            for (int64_t p = 0; p < g.N * g.C; p++) {
+                int64_t c = p % g.C;
+                const float *xp = x + p * g.px;
                 for (int64_t i = 0; i < g.px; i++) {
-                    a += dyp[i];
-                    b += (double)dyp[i] * (double)(xp[i] - mu[c]);
-                }
-                sdy[c] += (float)a;
-                sdx[c] += (float)b * istd[c];
-            }
-        }
-    m = g.N * (g.per_element ? 1 : g.px);
-    dx = ctx->din[0] ? pare_tensor_f32(ctx->din[0]) : NULL;
-    if (dx)
-        for (int64_t p = 0; p < g.N * g.C; p++) {
-            int64_t c = p % g.C;
-            const float *xp = x + p * g.px;
-            for (int64_t i = 0; i < g.px; i++) {
-                int64_t k = g.per_element ? c * g.px + i : c;
-                float gy = dy ? dy[p * g.px + i] : 0.0f;
-                if (g.training) {
-                    float xh = (xp[i] - mu[k]) * istd[k];
-                    dx[p * g.px + i] = scale[k] * istd[k] *
-                                       (gy - sdy[k] / (float)m - xh * sdx[k] / (float)m);
-                } else {
-                    dx[p * g.px + i] = gy * scale[k] * istd[k];
+                    int64_t k = c * g.px + i;
+                    float gy = dy ? dy[p * g.px + i] : 0.0f;
+                    if (g.training) {
+                        float xh = (xp[i] - mu[k]) * istd[k];
+                        dx[p * g.px + i] = scale[k] * istd[k] *
+                                           (gy - sdy[k] / (float)m - xh * sdx[k] / (float)m);
+                    } else {
+                        dx[p * g.px + i] = gy * scale[k] * istd[k];
+                    }
                 }
             }
-        }
+    }
     /* running statistics outputs (opset 14+): training writes
        input * momentum + batch * (1 - momentum), inference copies them */
     drm = ctx->n_out > 1 && ctx->dout && ctx->dout[1] ? pare_tensor_f32(ctx->dout[1]) : NULL;
