@@ -186,6 +186,17 @@ static void test_deterministic_and_resumable(void **state)
     assert_int_equal(pare_train(g, &o, &b, NULL, &err), PARE_OK);
     assert_true(same_weights(a, b));
     assert_false(same_weights(g, a));
+    /* and with two threads (kernels split work in a fixed way) */
+    {
+        pare_graph *t2a = NULL, *t2b = NULL;
+        o.n_threads = 2;
+        assert_int_equal(pare_train(g, &o, &t2a, NULL, &err), PARE_OK);
+        assert_int_equal(pare_train(g, &o, &t2b, NULL, &err), PARE_OK);
+        assert_true(same_weights(t2a, t2b));
+        o.n_threads = 1;
+        pare_graph_free(t2a);
+        pare_graph_free(t2b);
+    }
     /* running statistics moved */
     assert_memory_not_equal(init_of(g, "layer1.bn1.running_mean")->data,
                             init_of(a, "layer1.bn1.running_mean")->data, 16 * sizeof(float));
