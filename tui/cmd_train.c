@@ -50,6 +50,7 @@
     {"last", NULL, "save the last weights (default: the best evaluated ones)", false, 0},        \
     {"freeze", "PATTERN", "keep weights matching PATTERN fixed (glob, or substring)", true, 0},  \
     {"reinit", NULL, "start from freshly initialised weights", false, 0},                        \
+    {"keep-sparsity", NULL, "weights that are zero stay zero (after pruning)", false, 0},        \
     {"seed", "N", "seed for shuffling, initialisation and dropout (default 0)", false, 0},       \
     {"no-shuffle", NULL, "keep the data in file order", false, 0},                               \
     {"input", "NAME", "the model input the data feeds (default: the only one)", false, 0},       \
@@ -463,6 +464,12 @@ static int run(int argc, char **argv, const cli_spec *spec, bool distill)
     }
     o.keep_best = !cli_has(&args, OPT("last"));
     o.reinit = cli_has(&args, OPT("reinit"));
+    o.keep_sparsity = cli_has(&args, OPT("keep-sparsity"));
+    if (o.reinit && o.keep_sparsity) {
+        cli_usage_error(spec, "--keep-sparsity keeps the zeros of the given weights; --reinit "
+                              "replaces them");
+        goto out;
+    }
     o.freeze = args.multi[OPT("freeze")];
     o.n_freeze = args.n_multi[OPT("freeze")];
     o.input_name = cli_str(&args, OPT("input"), NULL);

@@ -45,6 +45,9 @@ typedef struct trainer {
     pare_optim *optim;
     pare_schedule sched;
 
+    /* keep_sparsity: per parameter, the positions that were zero (NULL: none) */
+    uint8_t **zero_masks;
+
     /* values that training changes (parameters, BatchNorm statistics) */
     int n_mut;
     int *mut_vals;
@@ -663,6 +666,13 @@ static pare_status update(trainer *t, int64_t step, pare_error *err)
     rc = pare_optim_step(t->optim, t->opt_params, t->opt_grads, lr, beta1, NULL, err);
     if (rc != PARE_OK)
         return rc;
+    for (int i = 0; t->zero_masks && i < t->n_params; i++) {
+        const uint8_t *zm = t->zero_masks[i];
+        float *w = pare_tensor_f32(t->opt_params[i]);
+        for (int64_t k = 0; zm && k < pare_tensor_numel(t->opt_params[i]); k++)
+            if (zm[k])
+                w[k] = 0.0f;
+    }
     for (int i = 0; i < t->n_params; i++)
         if (!all_finite(t->opt_params[i])) {
             pare_fail(err, PARE_ENUMERIC, t->g->values[t->param_vals[i]].name,
@@ -970,6 +980,9 @@ static void trainer_fini(trainer *t)
     for (int i = 0; i < t->n_mut && t->best; i++)
         pare_tensor_free(t->best[i]);
     pare_free(t->best);
+    for (int i = 0; t->zero_masks && i < t->n_params; i++)
+        pare_free(t->zero_masks[i]);
+    pare_free(t->zero_masks);
     pare_free(t->mut_vals);
     pare_free(t->param_vals);
     pare_free(t->opt_params);
@@ -1128,6 +1141,28 @@ static pare_status setup_teacher(trainer *t, pare_error *err)
     return rc;
 }
 
+static pare_status setup_zero_masks(trainer *t, pare_error *err)
+{
+    t->zero_masks = pare_calloc((size_t)t->n_params, sizeof *t->zero_masks);
+    if (!t->zero_masks)
+        return oom(err);
+    for (int i = 0; i < t->n_params; i++) {
+        const pare_tensor *w = t->g->values[t->param_vals[i]].init;
+        const float *d = pare_tensor_f32(w);
+        int64_t n = pare_tensor_numel(w), zeros = 0;
+        for (int64_t k = 0; k < n; k++)
+            zeros += d[k] == 0.0f;
+        if (!zeros)
+            continue;
+        t->zero_masks[i] = pare_alloc((size_t)n);
+        if (!t->zero_masks[i])
+            return oom(err);
+        for (int64_t k = 0; k < n; k++)
+            t->zero_masks[i][k] = d[k] == 0.0f;
+    }
+    return PARE_OK;
+}
+
 static pare_status setup_optim(trainer *t, pare_error *err)
 {
     int n_adapt = 0, k;
@@ -1189,6 +1224,8 @@ static pare_status setup(trainer *t, const pare_graph *student, pare_error *err)
         rc = runtime_input(t->g, o->input_name, &t->in_val, &t->in_idx, err);
     if (rc == PARE_OK)
         rc = setup_params(t, err);
+    if (rc == PARE_OK && o->keep_sparsity)
+        rc = setup_zero_masks(t, err);
     if (rc == PARE_OK)
         rc = setup_mutable(t, err);
     if (rc == PARE_OK)

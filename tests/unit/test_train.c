@@ -265,6 +265,45 @@ static void test_freeze(void **state)
     pare_dataset_free(train);
 }
 
+/* keep_sparsity: zeros of the given weights survive every update */
+static void test_keep_sparsity(void **state)
+{
+    pare_graph *g = load("lenet5.onnx"), *out = NULL;
+    pare_dataset *train = open_data("train.npz", 32, true);
+    pare_train_opts o;
+    pare_error err = {0};
+    float *w = pare_tensor_f32(init_of(g, "fc1.weight"));
+    const float *after;
+    int64_t n = pare_tensor_numel(init_of(g, "fc1.weight")), moved = 0;
+    (void)state;
+
+    for (int64_t i = 0; i < n; i += 2)
+        w[i] = 0.0f;
+    base_opts(&o, train, 5);
+    o.keep_sparsity = true;
+    assert_int_equal(pare_train(g, &o, &out, NULL, &err), PARE_OK);
+    after = pare_tensor_f32(init_of(out, "fc1.weight"));
+    for (int64_t i = 0; i < n; i++) {
+        if (i % 2 == 0)
+            assert_true(after[i] == 0.0f);
+        else
+            moved += after[i] != w[i];
+    }
+    assert_true(moved > n / 4);
+    pare_graph_free(out);
+    /* without it the zeros fill in */
+    o.keep_sparsity = false;
+    assert_int_equal(pare_train(g, &o, &out, NULL, &err), PARE_OK);
+    after = pare_tensor_f32(init_of(out, "fc1.weight"));
+    moved = 0;
+    for (int64_t i = 0; i < n; i += 2)
+        moved += after[i] != 0.0f;
+    assert_true(moved > n / 4);
+    pare_graph_free(out);
+    pare_graph_free(g);
+    pare_dataset_free(train);
+}
+
 static void test_param_selection_and_reinit(void **state)
 {
     pare_graph *g = load("resnet8_bn.onnx");
@@ -434,6 +473,7 @@ int main(void)
         cmocka_unit_test(test_learns_and_reports),
         cmocka_unit_test(test_deterministic_and_resumable),
         cmocka_unit_test(test_freeze),
+        cmocka_unit_test(test_keep_sparsity),
         cmocka_unit_test(test_param_selection_and_reinit),
         cmocka_unit_test(test_distill_pairs),
         cmocka_unit_test(test_input_errors),

@@ -112,6 +112,9 @@ typedef struct pare_train_opts {
        layer kind (kaiming-uniform for Conv/Gemm/MatMul, ones/zeros for
        normalisation, running statistics reset), seeded by opts.seed. */
     bool reinit;
+    /* Weights that are exactly zero at the start stay zero (masks re-applied
+       after every update): fine-tuning after unstructured or N:M pruning. */
+    bool keep_sparsity;
     uint64_t seed;
     int n_threads;                 /* 0: PARE_THREADS or all cores */
 
