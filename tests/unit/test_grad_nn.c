@@ -372,6 +372,8 @@ static void test_maxpool(void **state)
     {
         pare_attr a[] = {AIS("kernel_shape", 2, 2), AIS("strides", 2, 2)};
         CHECK("MaxPool", 12, a, NA(a), 1, false, L(FD(2, 2, 4, 6)), L(true));
+        /* odd sizes: the last row and column belong to no window */
+        CHECK("MaxPool", 12, a, NA(a), 1, false, L(FD(1, 3, 5, 7)), L(true));
     }
     {
         pare_attr a[] = {AIS("kernel_shape", 3, 3), AIS("pads", 1, 1, 1, 1)};

@@ -462,6 +462,33 @@ static pare_status avgpool_forward(pare_op_ctx *ctx)
  * argmax, padding never wins); AveragePool spreads dY / count over the
  * window's in-bounds taps with the forward's divisor. Planes are
  * independent, so they run in parallel. */
+/* 2x2 stride-2 MaxPool without padding (LeNet's): dY to the first maximum of
+ * each window, in the generic loop's order (row by row, left to right). */
+NN_CLONES static void maxpool2x2_backward_plane(const float *restrict x, const float *restrict dy,
+                                                float *restrict dx, int64_t in_w, int64_t oh_n,
+                                                int64_t ow_n)
+{
+    for (int64_t oh = 0; oh < oh_n; oh++)
+        for (int64_t ow = 0; ow < ow_n; ow++) {
+            int64_t i = 2 * oh * in_w + 2 * ow, best_i = i;
+            float best = x[i];
+            if (x[i + 1] > best)
+                best = x[best_i = i + 1];
+            if (x[i + in_w] > best)
+                best = x[best_i = i + in_w];
+            if (x[i + in_w + 1] > best)
+                best_i = i + in_w + 1;
+            dx[best_i] += dy[oh * ow_n + ow];
+        }
+}
+
+static bool maxpool2x2_ok(const nn_window *w)
+{
+    return w->in[0] == 1 && w->k[0] == 1 && w->k[1] == 2 && w->k[2] == 2 && w->s[1] == 2 &&
+           w->s[2] == 2 && w->d[1] == 1 && w->d[2] == 1 && !w->pb[1] && !w->pb[2] &&
+           !w->pe[1] && !w->pe[2] && w->out[1] * 2 <= w->in[1] && w->out[2] * 2 <= w->in[2];
+}
+
 static pare_status pool_backward_common(pare_op_ctx *ctx, int is_max)
 {
     pool_geom g;
@@ -486,6 +513,13 @@ static pare_status pool_backward_common(pare_op_ctx *ctx, int is_max)
     x = pare_tensor_f32(ctx->in[0]);
     dy = pare_tensor_f32(ctx->dout[0]);
     nt = g.planes > 1 ? nn_threads(ctx, g.planes * g.out_px * nn_window_k_numel(w)) : 1;
+    if (is_max && maxpool2x2_ok(w)) {
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+        for (int64_t p = 0; p < g.planes; p++)
+            maxpool2x2_backward_plane(x + p * g.in_px, dy + p * g.out_px, dx + p * g.in_px,
+                                      w->in[2], w->out[1], w->out[2]);
+        return PARE_OK;
+    }
 #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
     for (int64_t p = 0; p < g.planes; p++) {
         const float *xp = x + p * g.in_px;
