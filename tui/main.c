@@ -21,6 +21,7 @@ static const cli_command commands[] = {
     {"convert", cmd_convert, "load and save a model (ONNX round trip)"},
     {"bench", cmd_bench, "latency, throughput and memory per batch size"},
     {"ops", cmd_ops, "list the ops pare can run"},
+    {"compress", cmd_compress, "run a YAML compression job (prune, fine-tune, distill, quantize) headless"},
     {"train", cmd_train, "fine-tune or train from scratch (--reinit) on labelled data; checkpoints, resume"},
     {"distill", cmd_distill, "knowledge distillation from a teacher (or the model itself); value pairs, losses"},
     {"quant", cmd_quant, "post-training quantization to a QDQ model (calibrate, build, save; --eval compares top-1)"},
@@ -64,8 +65,15 @@ static void prefer_fast_blas_kernels(char **argv)
         better = "SkylakeX";
     else if (__builtin_cpu_supports("avx2") && strcasecmp(core, "prescott") == 0)
         better = "Haswell";
-    if (better && setenv("OPENBLAS_CORETYPE", better, 1) == 0)
-        execv("/proc/self/exe", argv);
+    if (better && setenv("OPENBLAS_CORETYPE", better, 1) == 0) {
+        /* by its real path, so the process keeps its name ("pare", not "exe") */
+        char self[4096];
+        ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+        if (n > 0) {
+            self[n] = '\0';
+            execv(self, argv);
+        }
+    }
     /* exec failed: go on with the kernels OpenBLAS chose */
 }
 
