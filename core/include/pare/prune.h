@@ -39,6 +39,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "pare/data.h"
 #include "pare/error.h"
 #include "pare/graph.h"
 #include "pare/tensor.h"
@@ -274,5 +275,106 @@ pare_status pare_gmp_init(pare_gmp_state *st, const pare_gmp *s, pare_error *err
  * returns the current ratio in *ratio (may be NULL). */
 pare_status pare_gmp_step(pare_gmp_state *st, pare_graph *g, double *ratio, pare_error *err);
 void pare_gmp_fini(pare_gmp_state *st);
+
+/* ---- attention heads (TransformerPrune, core/src/prune_heads.c) ---------------
+ * Multi-head attention blocks found by their exact op chain (what PyTorch
+ * exports for a timm-style fused-QKV attention):
+ *   x -> MatMul(W_qkv [E, 3*H*D]) -> [Add(b_qkv [3*H*D])]
+ *     -> Reshape(const [.., .., 3, H, D]) -> Transpose(perm [2, 0, 3, 1, 4])
+ *     -> Gather(axis 0, index 0 / 1 / 2) = q, k, v   (each [N, H, T, D])
+ *     -> MatMul(q, Transpose(k, [0, 1, 3, 2])) [-> Mul/Div by a scalar]
+ *     -> Softmax(last axis) -> MatMul(., v) -> Transpose(perm [0, 2, 1, 3])
+ *     -> Reshape(const [.., H*D]) -> MatMul(W_proj [H*D, E']).
+ * or with separate projections (BERT/HF style): q, k, v each
+ *   x -> MatMul(W [E, H*D]) -> [Add(b)] -> Reshape(const [.., .., H, D])
+ *     -> Transpose(perm [0, 2, 1, 3])  (k: [0, 2, 3, 1], or [0, 2, 1, 3]
+ *        then [0, 1, 3, 2])
+ * into the same scores / Softmax / values / merge / projection chain.
+ * A scalar Mul/Div may also sit on q or k. Every intermediate value must
+ * have exactly one reader (the Transpose's three Gathers excepted) and not
+ * be a model output; the weights must be initializers read only there; the
+ * shapes must be int64 constants without 0 (copy) entries.
+ * Head h owns columns s*H*D + h*D .. + D-1 of W_qkv and b_qkv (s = q, k, v;
+ * columns h*D .. + D-1 of each separate W and b) and rows h*D .. h*D + D-1
+ * of W_proj; removing it shrinks those tensors and rewrites H in the
+ * splitting Reshapes' shapes and H*D in the merging one's (a shape
+ * constant shared with other readers is copied, not edited). The attention
+ * scale stays 1/sqrt(D). Any Softmax fed by a MatMul of two activations that
+ * does not match the chain exactly is listed as not prunable, with why. */
+
+typedef struct pare_prune_attn {
+    char *name;            /* the Softmax node's name (its op and index when unnamed) */
+    bool prunable;
+    char reason[256];      /* why not, when !prunable */
+    int num_heads;         /* H (0 when the match failed before it was known) */
+    int head_dim;          /* D */
+    int n_qkv;             /* 1: one fused QKV MatMul; 3: separate Q, K, V MatMuls */
+    /* Per input projection j < n_qkv (names; NULL when not reached):
+       weights [E, 3*H*D] (fused) or [E, H*D], biases (NULL: no Add), the
+       MatMul nodes, and the Reshapes whose shapes end in [H, D]. */
+    char *qkv_weight[3];
+    char *qkv_bias[3];
+    char *qkv_node[3];
+    char *reshape_heads[3];
+    char *proj_weight;     /* [H*D, E'] */
+    char *proj_node;
+    char *reshape_merge;   /* Reshape whose shape holds H*D */
+    bool merge_has_hd;     /* its last shape entry is H*D (false: -1, nothing to edit) */
+    char *context;         /* value MatMul(softmax, v): [N, H, T, D], the heads' outputs */
+    double *importance;    /* importance[H] from pare_prune_heads_importance; NULL before */
+} pare_prune_attn;
+
+typedef struct pare_prune_heads {
+    int n;
+    pare_prune_attn *blocks;
+} pare_prune_heads;
+
+/* Finds the attention blocks of g by structure only (no executor plan;
+ * works on channel-pruned copies too). A model without attention gives
+ * n = 0. Errors: PARE_ENOMEM. The caller owns *out (strings copied). */
+pare_status pare_prune_heads_find(const pare_graph *g, pare_prune_heads **out, pare_error *err);
+void pare_prune_heads_free(pare_prune_heads *hs);
+
+/* Data-driven head importance: runs g on the first `limit` samples of ds
+ * (0: all) in batches of `batch` with n_threads (0: default) and sets each
+ * prunable block's importance[h] to the mean over samples and tokens of
+ * || context_h(t) . W_proj[h*D .. h*D+D-1, :] ||_1: the L1 norm of what head
+ * h adds to the projection output, i.e. what removing it takes away. hs must
+ * have been found on g. Errors: the executor's and the dataset's, PARE_EINPUT
+ * when a context value has another shape than [N, H, T, D], PARE_ENOMEM. */
+pare_status pare_prune_heads_importance(const pare_graph *g, pare_prune_heads *hs,
+                                        const pare_dataset *ds, int64_t limit, int batch,
+                                        int n_threads, pare_error *err);
+
+/* scores[num_heads] of block b (lower goes first): l1_norm (sum |w| over the
+ * head's q, k, v columns and proj rows), l2_norm (sum of the four slices'
+ * L2 norms), random (from seed) or activation (b->importance; PARE_EINPUT
+ * when pare_prune_heads_importance has not filled it). Other criteria are
+ * PARE_EINPUT with a hint. */
+pare_status pare_prune_heads_score(const pare_graph *g, const pare_prune_attn *b,
+                                   const char *criterion, uint64_t seed, double *scores,
+                                   pare_error *err);
+
+/* keep[num_heads]: the round(ratio * H) lowest-scored heads go, at most
+ * H - 1 (ties by index). opts may be NULL (l1_norm; round_to is ignored). */
+pare_status pare_prune_heads_keep_mask(const pare_graph *g, const pare_prune_attn *b, double ratio,
+                                       const pare_prune_opts *opts, bool *keep, pare_error *err);
+
+/* Prunes a copy of g: keep[i] is NULL (block i untouched) or bool[num_heads]
+ * with at least one true; hs must have been found on g. Errors (where = the
+ * model): PARE_EINPUT for keeping a block with no head or pruning an
+ * unprunable one (hint: the reason), PARE_EINTERNAL when a tensor does not
+ * match the block, PARE_ENOMEM. The caller owns *out on success. */
+pare_status pare_prune_heads_apply_masks(const pare_graph *g, const pare_prune_heads *hs,
+                                         const bool *const *keep, pare_graph **out,
+                                         pare_error *err);
+
+/* ratios[i] in [0, 1) per block (0 leaves it; > 0 on an unprunable block is
+ * PARE_EINPUT). kept (may be NULL) gets each block's head count after; res
+ * (may be NULL) params/FLOPs before and after, channels_removed = heads removed. */
+pare_status pare_prune_heads_apply(const pare_graph *g, const pare_prune_heads *hs,
+                                   const double *ratios, const pare_prune_opts *opts,
+                                   pare_graph **out, int *kept, pare_prune_result *res,
+                                   pare_error *err);
 
 #endif
