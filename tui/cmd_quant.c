@@ -52,6 +52,8 @@ static const cli_option quant_options[] = {
     {"limit", "N", "evaluate on the first N samples only", false, 0},
     {"threads", "N", "threads (default: PARE_THREADS or all cores)", false, 0},
     {"json", NULL, "print the result as one JSON object", false, 0},
+    {"error-table", "N", "SQNR/MSE/cosine per tensor over N batches (N optional)", false, 0},
+    {"error-csv", "FILE", "write the error table as CSV (implies --error-table)", false, 0},
 };
 static const char *const quant_positional[] = {"MODEL"};
 static const cli_spec quant_spec = {
@@ -59,7 +61,8 @@ static const cli_spec quant_spec = {
     .synopsis = "MODEL --data SPEC -o OUT.onnx [--algo A] [--bits W] [--act-bits A]\n"
                 "                  [--per-tensor] [--preset P] [--batch-nums N] [--batch-size B]\n"
                 "                  [--skip NAME]... [--bias-correction] [--table FILE]\n"
-                "                  [--eval SPEC [--limit N]] [--json]",
+                "                  [--eval SPEC [--limit N]] [--error-table [N]] [--error-csv FILE]\n"
+                "                  [--json]",
     .summary = "Post-training quantization. Runs the model in fp32 over --batch-nums batches of\n"
                "the calibration data, picks a range for every activation that feeds a quantized\n"
                "op (Conv, Gemm, MatMul by default), and writes a model with QuantizeLinear /\n"
@@ -72,7 +75,10 @@ static const cli_spec quant_spec = {
     .positional = quant_positional,
     .n_required = 1,
     .n_positional = 1,
-    .epilog = "Ctrl-C stops calibration between batches; nothing is written then (exit code 1).\n"
+    .epilog = "--error-table: for every quantized activation and weight, the error of x against\n"
+              "DQ(Q(x)); for every output of a quantized node, the quantized model against the fp32\n"
+              "model at that value (error accumulated so far). Worst (lowest SQNR) first.\n"
+              "Ctrl-C stops calibration between batches; nothing is written then (exit code 1).\n"
               "Fashion-MNIST is looked up in $PARE_FASHION_MNIST, then in " PARE_FASHION_MNIST ".",
 };
 
@@ -144,7 +150,47 @@ typedef struct quant_result {
     bool has_eval;
     int64_t eval_n;
     double top1_fp32, top1_quant;
+    const pare_quant_error_table *errors;  /* NULL unless --error-table */
+    double error_s;
 } quant_result;
+
+/* name, keeping its end with ".." in front when it is longer than w */
+static const char *tail(const char *name, int w, char *buf, size_t size)
+{
+    size_t len = strlen(name);
+    if (len <= (size_t)w)
+        return name;
+    snprintf(buf, size, "..%s", name + len - (size_t)w + 2);
+    return buf;
+}
+
+static void fmt_db(double db, char *buf, size_t size)
+{
+    if (isinf(db))
+        snprintf(buf, size, "%s", db > 0 ? "+inf" : "-inf");
+    else
+        snprintf(buf, size, "%.2f", db);
+}
+
+static void print_error_table(const pare_quant_error_table *t, double seconds)
+{
+    printf("\nerror table  %d rows, %d batches (%lld samples), %.2f s; worst (lowest SQNR) first\n",
+           t->n_rows, t->n_batches, (long long)t->n_samples, seconds);
+    printf("  activation/weight: x vs DQ(Q(x)); output: quantized vs fp32 model at that value\n\n");
+    printf("%-10s  %-32s  %-28s %4s %8s %10s %8s\n", "kind", "tensor", "node", "bits", "SQNR dB",
+           "MSE", "cosine");
+    for (int i = 0; i < t->n_rows; i++) {
+        const pare_quant_error_row *e = &t->rows[i];
+        char db[32], bits[8], b1[64], b2[64];
+        fmt_db(e->sqnr_db, db, sizeof db);
+        if (e->bits)
+            snprintf(bits, sizeof bits, "%d", e->bits);
+        else
+            snprintf(bits, sizeof bits, "-");
+        printf("%-10s  %-32s  %-28s %4s %8s %10.3g %8.5f\n", pare_quant_error_kind_name(e->kind),
+               tail(e->name, 32, b1, sizeof b1), tail(e->node, 28, b2, sizeof b2), bits, db, e->mse, e->cosine);
+    }
+}
 
 static void print_text(const quant_result *r)
 {
@@ -198,6 +244,8 @@ static void print_text(const quant_result *r)
     }
     printf("%-12s  %.2f s (calibrate %.2f s, build %.2f s, reconstruct %.2f s, bias correction "
            "%.2f s)\n", "time", r->total_s, r->calib_s, r->build_s, r->recon_s, r->bc_s);
+    if (r->errors)
+        print_error_table(r->errors, r->error_s);
 }
 
 static void print_json(const quant_result *r)
@@ -307,6 +355,41 @@ static void print_json(const quant_result *r)
     json_int(&w, r->rep->n_reconstructed);
     json_key(&w, "bias_correction_s");
     json_double(&w, r->bc_s);
+    json_key(&w, "error_table");
+    if (r->errors) {
+        json_begin_array(&w);
+        for (int i = 0; i < r->errors->n_rows; i++) {
+            const pare_quant_error_row *e = &r->errors->rows[i];
+            json_begin_object(&w);
+            json_key(&w, "kind");
+            json_string(&w, pare_quant_error_kind_name(e->kind));
+            json_key(&w, "name");
+            json_string(&w, e->name);
+            json_key(&w, "node");
+            json_string(&w, e->node);
+            json_key(&w, "bits");
+            json_int(&w, e->bits);
+            json_key(&w, "sqnr_db");
+            if (isinf(e->sqnr_db))
+                json_string(&w, e->sqnr_db > 0 ? "inf" : "-inf");
+            else
+                json_double(&w, e->sqnr_db);
+            json_key(&w, "mse");
+            json_double(&w, e->mse);
+            json_key(&w, "cosine");
+            json_double(&w, e->cosine);
+            json_key(&w, "n_values");
+            json_int(&w, e->n_values);
+            json_end_object(&w);
+        }
+        json_end_array(&w);
+        json_key(&w, "error_table_batches");
+        json_int(&w, r->errors->n_batches);
+        json_key(&w, "error_table_s");
+        json_double(&w, r->error_s);
+    } else {
+        json_null(&w);
+    }
     json_key(&w, "elapsed_s");
     json_double(&w, r->total_s);
     json_end_object(&w);
@@ -399,6 +482,30 @@ static bool parse_opts(const cli_args *a, pare_quant_opts *o, long *threads, lon
     return true;
 }
 
+/* `--error-table` takes an optional N: a copy of argv with "0" (the default)
+ * after a bare --error-table. NULL on OOM; free with pare_free. */
+static char **expand_error_table(int argc, char **argv, int *new_argc)
+{
+    static char zero[] = "0";
+    char **v = pare_calloc((size_t)argc * 2 + 1, sizeof *v);
+    bool options = true;
+    int n = 0;
+
+    if (!v)
+        return NULL;
+    for (int i = 0; i < argc; i++) {
+        const char *next = i + 1 < argc ? argv[i + 1] : NULL;
+        v[n++] = argv[i];
+        if (!strcmp(argv[i], "--"))
+            options = false;
+        if (options && i > 0 && !strcmp(argv[i], "--error-table") &&
+            !(next && next[0] >= '0' && next[0] <= '9' && next[strspn(next, "0123456789")] == '\0'))
+            v[n++] = zero;
+    }
+    *new_argc = n;
+    return v;
+}
+
 int cmd_quant(int argc, char **argv)
 {
     cli_args args;
@@ -416,12 +523,24 @@ int cmd_quant(int argc, char **argv)
     const char *out_path;
     double t0 = cli_now(), t;
     bool sigint = false;
-    int rc = cli_parse(&quant_spec, argc, argv, &args);
+    pare_quant_error_table *errors = NULL;
+    long error_batches = 0;
+    int xargc = 0;
+    char **xargv = expand_error_table(argc, argv, &xargc);
+    int rc = xargv ? cli_parse(&quant_spec, xargc, xargv, &args) : CLI_FAILED;
 
     memset(&res, 0, sizeof res);
     memset(&bar, 0, sizeof bar);
+    if (!xargv) {
+        memset(&args, 0, sizeof args);
+        fprintf(stderr, "pare quant: out of memory\n");
+    }
     if (rc != CLI_OK)
         goto out;
+    if (!cli_get_int(&quant_spec, &args, OPT("error-table"), 0, INT_MAX, &error_batches)) {
+        rc = CLI_USAGE;
+        goto out;
+    }
     if (!cli_has(&args, OPT("data"))) {
         rc = cli_usage_error(&quant_spec, "missing --data SPEC (calibration data)");
         goto out;
@@ -439,7 +558,9 @@ int cmd_quant(int argc, char **argv)
     if (cli_same_file(args.pos[0], out_path) ||
         (cli_has(&args, OPT("table")) && cli_same_file(args.pos[0], cli_str(&args, OPT("table"), ""))) ||
         (cli_has(&args, OPT("trt-cache")) &&
-         cli_same_file(args.pos[0], cli_str(&args, OPT("trt-cache"), "")))) {
+         cli_same_file(args.pos[0], cli_str(&args, OPT("trt-cache"), ""))) ||
+        (cli_has(&args, OPT("error-csv")) &&
+         cli_same_file(args.pos[0], cli_str(&args, OPT("error-csv"), "")))) {
         pare_fail(&err, PARE_EINPUT, out_path, "refusing to overwrite the input model");
         pare_error_hint(&err, "write to another file");
         rc = cli_report(&err);
@@ -506,8 +627,22 @@ int cmd_quant(int argc, char **argv)
         }
         res.bc_s = cli_now() - t;
     }
+    if (cli_has(&args, OPT("error-table")) || cli_has(&args, OPT("error-csv"))) {
+        t = cli_now();
+        if (pare_quant_error_measure(g, q, rep, ds, &o, (int)error_batches, &prog, &errors,
+                                     &err) != PARE_OK) {
+            progress_finish(&bar);
+            rc = cli_report(&err);
+            goto out;
+        }
+        res.error_s = cli_now() - t;
+        res.errors = errors;
+    }
     progress_finish(&bar);
     if (pare_graph_save(q, out_path, &err) != PARE_OK ||
+        (errors && cli_has(&args, OPT("error-csv")) &&
+         pare_quant_error_save_csv(errors, cli_str(&args, OPT("error-csv"), NULL), &err) !=
+             PARE_OK) ||
         (cli_has(&args, OPT("table")) && calib &&
          pare_quant_write_table(calib, &o, cli_str(&args, OPT("table"), NULL), &err) != PARE_OK) ||
         (cli_has(&args, OPT("trt-cache")) && calib &&
@@ -544,6 +679,7 @@ int cmd_quant(int argc, char **argv)
 out:
     if (sigint)
         cli_sigint_restore();
+    pare_quant_error_table_free(errors);
     pare_quant_report_free(rep);
     pare_quant_calib_free(calib);
     pare_graph_free(q);
@@ -551,5 +687,6 @@ out:
     pare_dataset_free(ds);
     pare_dataset_free(eval_ds);
     cli_args_fini(&args);
+    pare_free(xargv);
     return rc < 0 ? CLI_OK : rc;
 }

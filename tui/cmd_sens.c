@@ -1,5 +1,6 @@
 /* pare sens MODEL --prune --data SPEC: pruning sensitivity per channel group,
  * and per-group ratios for a FLOPs target. */
+#include <errno.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
@@ -15,6 +16,7 @@
 #include "pare/graph.h"
 #include "pare/metrics.h"
 #include "pare/prune.h"
+#include "pare/quant.h"
 #include "pare/sensitivity.h"
 
 #ifndef PARE_FASHION_MNIST
@@ -43,6 +45,16 @@ static const cli_option sens_options[] = {
     {.name = "eval-batches", .metavar = "N", .help = "measured greedy: batches per candidate (default 4)"},
     {.name = "save", .metavar = "OUT.onnx", .help = "with --target-flops: write the model pruned by --method"},
     {.name = "naive", .help = "also time a naive sweep (whole model re-run per point) and compare"},
+    {.name = "quant", .help = "quantization sensitivity (only this layer / all but this layer)"},
+    {.name = "algo", .metavar = "A", .help = "--quant: activation ranges abs_max, avg, hist, KL, mse "
+     "(default hist)"},
+    {.name = "bits", .metavar = "W", .help = "--quant: weight bits, 2..8 (default 8)"},
+    {.name = "act-bits", .metavar = "A", .help = "--quant: activation bits, 2..8 (default 8)"},
+    {.name = "preset", .metavar = "P", .help = "--quant: onnxruntime (default), tensorrt or u8s8"},
+    {.name = "full", .help = "--quant: also quantize Add, Mul, Concat, pooling... (is_full_quantize)"},
+    {.name = "batch-nums", .metavar = "N", .help = "--quant: calibration batches of 32 (default 10)"},
+    {.name = "target-drop", .metavar = "X", .help = "--quant: revert layers greedily until the drop "
+     "is <= X points"},
 };
 static const char *const sens_positional[] = {"MODEL"};
 static const cli_spec sens_spec = {
@@ -50,20 +62,30 @@ static const cli_spec sens_spec = {
     .synopsis = "MODEL --prune --data SPEC [--ratios R,...] [--criterion C] [--limit N]\n"
                 "                 [--cache FILE] [-o sensitivity.csv] [--json FILE]\n"
                 "                 [--target-flops F [--method paddleslim|budget|measured] [--save OUT.onnx]]\n"
-                "                 [--naive] [--round-to N]",
+                "                 [--naive] [--round-to N]\n"
+                "       pare sens MODEL --quant --data SPEC [--limit N] [--algo A] [--bits W]\n"
+                "                 [--act-bits A] [--target-drop X] [--cache FILE] [-o quant_sens.csv]\n"
+                "                 [--json FILE]",
     .summary = "Prunes one channel group at a time at each ratio and measures the metric drop\n"
                "(top-1 with labels, else cosine similarity to the unpruned outputs). Only the\n"
                "part of the model after the group is re-run, on stored activations. With\n"
                "--target-flops, prints the ratios PaddleSlim's shared-threshold method and\n"
                "pare's budgeted allocation choose, with predicted and measured loss, next to\n"
-               "a uniform ratio. Ctrl-C stops between points; --cache resumes.",
+               "a uniform ratio. Ctrl-C stops between points; --cache resumes.\n\n"
+               "With --quant: calibrates once, then per quantizable node measures the metric with\n"
+               "only that node quantized (PaddleSlim AnalysisPTQ) and with every node but that\n"
+               "one quantized (NNCF's revert-one), and ranks both. --target-drop X reverts the\n"
+               "node that recovers most, re-measuring after each, until the drop vs fp32 is at\n"
+               "most X points (top-1 %, or 100 x cosine), and prints the skip list as YAML.",
     .options = sens_options,
     .n_options = (int)(sizeof sens_options / sizeof sens_options[0]),
     .positional = sens_positional,
     .n_required = 1,
     .n_positional = 1,
-    .epilog = "Example:\n  pare sens resnet8.onnx --prune --data fashion-mnist --limit 1000 "
-              "--target-flops 0.5",
+    .epilog = "Examples:\n  pare sens resnet8.onnx --prune --data fashion-mnist --limit 1000 "
+              "--target-flops 0.5\n"
+              "  pare sens resnet8.onnx --quant --data fashion-mnist --limit 1000 --bits 4 "
+              "--target-drop 0.5",
 };
 
 typedef struct bar_state {
@@ -325,6 +347,348 @@ static int run_targets(const cli_args *args, const pare_graph *g, const pare_pru
     return rc;
 }
 
+/* ---- pare sens --quant --------------------------------------------------------------- */
+
+static bool on_quant_progress(void *user, const pare_progress_event *ev)
+{
+    bar_state *b = user;
+    if (!b->started || !b->bar.label || strcmp(b->bar.label, ev->stage)) {
+        if (b->started)
+            progress_finish(&b->bar);
+        progress_init(&b->bar, ev->stage, ev->total);
+        b->started = true;
+    }
+    b->bar.total = ev->total;
+    if (ev->detail)
+        progress_note(&b->bar, ev->detail);
+    progress_update(&b->bar, ev->done);
+    return !cli_interrupted();
+}
+
+/* The last w characters of name, with ".." in front when cut. */
+static const char *name_tail(const char *name, int w, char *buf, size_t size)
+{
+    size_t len = strlen(name);
+    if (len <= (size_t)w)
+        return name;
+    snprintf(buf, size, "..%s", name + len - (size_t)w + 2);
+    return buf;
+}
+
+/* A YAML double-quoted scalar. */
+static void yaml_quoted(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (; *s; s++) {
+        if (*s == '"' || *s == '\\')
+            fputc('\\', f);
+        fputc(*s, f);
+    }
+    fputc('"', f);
+}
+
+/* Opens path's temp name for writing; finish_file renames it over path. */
+static FILE *open_tmp(const char *path, char *tmp, size_t size)
+{
+    snprintf(tmp, size, "%s.tmp", path);
+    return fopen(tmp, "w");
+}
+
+static int finish_tmp(FILE *f, const char *tmp, const char *path)
+{
+    int bad = f ? ferror(f) : 1;
+    if (!f || (fclose(f) != 0) | bad || rename(tmp, path) != 0) {
+        pare_error err = {0};
+        remove(tmp);
+        pare_fail(&err, PARE_EIO, path, "cannot write: %s", strerror(errno));
+        return cli_report(&err);
+    }
+    return CLI_OK;
+}
+
+static int reverted_at(const pare_quant_sens_result *r, int l)
+{
+    for (int k = 0; k < r->n_skip; k++)
+        if (r->skip[k] == l)
+            return k + 1;
+    return 0;
+}
+
+static int save_quant_csv(const pare_quant_sens_result *r, const char *path)
+{
+    char tmp[4096];
+    FILE *f = open_tmp(path, tmp, sizeof tmp);
+    int *rank_o = pare_calloc((size_t)r->n_layers + 1, sizeof *rank_o);
+    int *rank_r = pare_calloc((size_t)r->n_layers + 1, sizeof *rank_r);
+
+    if (f && rank_o && rank_r) {
+        for (int k = 0; k < r->n_layers; k++) {
+            rank_o[r->by_only[k]] = k + 1;
+            rank_r[r->by_recovery[k]] = k + 1;
+        }
+        fprintf(f, "node,op_type,skip_name,metric,fp32,full,only,only_drop,all_but,recovery,"
+                   "rank_only,rank_recovery,reverted\n");
+        for (int l = 0; l < r->n_layers; l++) {
+            const pare_quant_sens_layer *L = &r->layers[l];
+            fprintf(f, "\"%s\",%s,\"%s\",%s,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%d,%d,%d\n", L->node,
+                    L->op_type, L->skip_name,
+                    r->metric == PARE_QUANT_SENS_TOP1 ? "top1" : "cosine", r->fp32, r->full,
+                    L->only, r->fp32 - L->only, L->all_but, L->all_but - r->full, rank_o[l],
+                    rank_r[l], reverted_at(r, l));
+        }
+    }
+    pare_free(rank_o);
+    pare_free(rank_r);
+    return finish_tmp(f, tmp, path);
+}
+
+static int save_quant_json(const pare_quant_sens_result *r, const char *model, const char *data,
+                           const pare_quant_opts *qo, const char *path)
+{
+    char tmp[4096];
+    FILE *f = open_tmp(path, tmp, sizeof tmp);
+    json_writer w;
+
+    if (!f)
+        return finish_tmp(f, tmp, path);
+    json_init(&w, f, true);
+    json_begin_object(&w);
+    json_key(&w, "model");
+    json_string(&w, model);
+    json_key(&w, "data");
+    json_string(&w, data);
+    json_key(&w, "samples");
+    json_int(&w, r->n_samples);
+    json_key(&w, "metric");
+    json_string(&w, r->metric == PARE_QUANT_SENS_TOP1 ? "top1" : "cosine");
+    json_key(&w, "algo");
+    json_string(&w, pare_quant_algo_name(qo->algo));
+    json_key(&w, "weight_bits");
+    json_int(&w, qo->weight_bits);
+    json_key(&w, "activation_bits");
+    json_int(&w, qo->activation_bits);
+    json_key(&w, "fp32");
+    json_double(&w, r->fp32);
+    json_key(&w, "full");
+    json_double(&w, r->full);
+    json_key(&w, "layers");
+    json_begin_array(&w);
+    for (int l = 0; l < r->n_layers; l++) {
+        const pare_quant_sens_layer *L = &r->layers[l];
+        json_begin_object(&w);
+        json_key(&w, "node");
+        json_string(&w, L->node);
+        json_key(&w, "op_type");
+        json_string(&w, L->op_type);
+        json_key(&w, "skip_name");
+        json_string(&w, L->skip_name);
+        json_key(&w, "only");
+        if (isnan(L->only))
+            json_null(&w);
+        else
+            json_double(&w, L->only);
+        json_key(&w, "only_drop");
+        if (isnan(L->only))
+            json_null(&w);
+        else
+            json_double(&w, r->fp32 - L->only);
+        json_key(&w, "all_but");
+        json_double(&w, L->all_but);
+        json_key(&w, "recovery");
+        json_double(&w, L->all_but - r->full);
+        json_end_object(&w);
+    }
+    json_end_array(&w);
+    json_key(&w, "by_only");
+    json_begin_array(&w);
+    for (int k = 0; k < r->n_layers; k++)
+        json_string(&w, r->layers[r->by_only[k]].node);
+    json_end_array(&w);
+    json_key(&w, "by_recovery");
+    json_begin_array(&w);
+    for (int k = 0; k < r->n_layers; k++)
+        json_string(&w, r->layers[r->by_recovery[k]].node);
+    json_end_array(&w);
+    json_key(&w, "target");
+    if (r->has_target) {
+        json_begin_object(&w);
+        json_key(&w, "drop");
+        json_double(&w, r->target_drop);
+        json_key(&w, "met");
+        json_bool(&w, r->met);
+        json_key(&w, "final");
+        json_double(&w, r->final_metric);
+        json_key(&w, "skip_tensor_list");
+        json_begin_array(&w);
+        for (int k = 0; k < r->n_skip; k++)
+            json_string(&w, r->layers[r->skip[k]].skip_name);
+        json_end_array(&w);
+        json_key(&w, "steps");
+        json_begin_array(&w);
+        for (int k = 0; k < r->n_skip; k++) {
+            json_begin_object(&w);
+            json_key(&w, "node");
+            json_string(&w, r->layers[r->skip[k]].node);
+            json_key(&w, "metric");
+            json_double(&w, r->skip_metric[k]);
+            json_end_object(&w);
+        }
+        json_end_array(&w);
+        json_end_object(&w);
+    } else {
+        json_null(&w);
+    }
+    json_key(&w, "computed");
+    json_int(&w, r->computed);
+    json_key(&w, "from_cache");
+    json_int(&w, r->from_cache);
+    json_key(&w, "seconds");
+    json_double(&w, r->seconds);
+    json_end_object(&w);
+    json_finish(&w);
+    return finish_tmp(f, tmp, path);
+}
+
+static void print_quant(const pare_quant_sens_result *r, const pare_quant_opts *qo)
+{
+    bool top1 = r->metric == PARE_QUANT_SENS_TOP1;
+    double sc = 100.0;
+    const char *unit = top1 ? "top-1 %" : "cosine x100";
+    char b1[64], b2[64];
+
+    printf("metric %s on %lld samples: fp32 %.2f, full W%dA%d (%s) %.2f (drop %.2f points); "
+           "%d layers\n", unit, (long long)r->n_samples, sc * r->fp32, qo->weight_bits,
+           qo->activation_bits, pare_quant_algo_name(qo->algo), sc * r->full,
+           sc * (r->fp32 - r->full), r->n_layers);
+    if (!isnan(r->layers[0].only)) {
+        printf("\nonly this layer quantized (PaddleSlim AnalysisPTQ), worst first\n");
+        printf("%4s  %-36s %-8s %-24s %9s %9s\n", "rank", "layer", "op", "weight", "metric", "drop");
+        for (int k = 0; k < r->n_layers; k++) {
+            const pare_quant_sens_layer *L = &r->layers[r->by_only[k]];
+            printf("%4d  %-36s %-8s %-24s %9.2f %9.2f\n", k + 1, name_tail(L->node, 36, b1, sizeof b1),
+                   L->op_type, name_tail(L->skip_name, 24, b2, sizeof b2), sc * L->only,
+                   sc * (r->fp32 - L->only));
+        }
+    }
+    printf("\nall but this layer quantized (NNCF revert-one), most recovery first\n");
+    printf("%4s  %-36s %-8s %-24s %9s %9s\n", "rank", "layer", "op", "weight", "metric", "recovery");
+    for (int k = 0; k < r->n_layers; k++) {
+        const pare_quant_sens_layer *L = &r->layers[r->by_recovery[k]];
+        printf("%4d  %-36s %-8s %-24s %9.2f %9.2f\n", k + 1, name_tail(L->node, 36, b1, sizeof b1),
+               L->op_type, name_tail(L->skip_name, 24, b2, sizeof b2), sc * L->all_but,
+               sc * (L->all_but - r->full));
+    }
+    if (r->has_target) {
+        printf("\ntarget: drop <= %.2f points; greedy revert (re-measured after each step)\n",
+               sc * r->target_drop);
+        printf("%4s  %-36s %9s %9s\n", "step", "reverted layer", "metric", "drop");
+        printf("%4d  %-36s %9.2f %9.2f\n", 0, "(full quantization)", sc * r->full,
+               sc * (r->fp32 - r->full));
+        for (int k = 0; k < r->n_skip; k++)
+            printf("%4d  %-36s %9.2f %9.2f\n", k + 1,
+                   name_tail(r->layers[r->skip[k]].node, 36, b1, sizeof b1), sc * r->skip_metric[k],
+                   sc * (r->fp32 - r->skip_metric[k]));
+        printf("%s: %d of %d layers reverted, final drop %.2f points\n",
+               r->met ? "met" : "not met", r->n_skip, r->n_layers, sc * (r->fp32 - r->final_metric));
+        printf("\n# paste into the job (QuantPost section):\nQuantPost:\n  skip_tensor_list: [");
+        for (int k = 0; k < r->n_skip; k++) {
+            if (k)
+                printf(", ");
+            yaml_quoted(stdout, r->layers[r->skip[k]].skip_name);
+        }
+        printf("]\n");
+    }
+    printf("\n%lld points measured, %lld from cache, %.2f s\n", (long long)r->computed,
+           (long long)r->from_cache, r->seconds);
+}
+
+static int run_quant(const cli_args *args)
+{
+    pare_graph *g = NULL;
+    pare_dataset *ds = NULL;
+    pare_quant_sens_result *res = NULL;
+    pare_quant_opts qo;
+    pare_quant_sens_opts so = {0};
+    pare_data_opts dopts = {0};
+    pare_error err = {0};
+    bar_state bs = {0};
+    pare_progress prog = {on_quant_progress, &bs};
+    long limit = 1000, batch = 64, threads = 0, wbits = 8, abits = 8, bnums = 10;
+    double target = -1;
+    const char *metric = cli_str(args, cli_opt(&sens_spec, "metric"), "auto");
+    int rc = CLI_OK;
+
+    pare_quant_opts_init(&qo);
+    if (!cli_has(args, cli_opt(&sens_spec, "data")))
+        return cli_usage_error(&sens_spec, "missing --data SPEC");
+    if (!cli_get_int(&sens_spec, args, cli_opt(&sens_spec, "limit"), 1, LONG_MAX, &limit) ||
+        !cli_get_int(&sens_spec, args, cli_opt(&sens_spec, "batch"), 1, 1 << 16, &batch) ||
+        !cli_get_int(&sens_spec, args, cli_opt(&sens_spec, "threads"), 1, 1024, &threads) ||
+        !cli_get_int(&sens_spec, args, cli_opt(&sens_spec, "bits"), 2, 8, &wbits) ||
+        !cli_get_int(&sens_spec, args, cli_opt(&sens_spec, "act-bits"), 2, 8, &abits) ||
+        !cli_get_int(&sens_spec, args, cli_opt(&sens_spec, "batch-nums"), 0, 1 << 20, &bnums) ||
+        (cli_has(args, cli_opt(&sens_spec, "target-drop")) &&
+         !cli_get_double(&sens_spec, args, cli_opt(&sens_spec, "target-drop"), 0, &target)))
+        return CLI_USAGE;
+    if (strcmp(metric, "auto") && strcmp(metric, "top1") && strcmp(metric, "cosine"))
+        return cli_usage_error(&sens_spec, "--metric is top1 or cosine, not '%s'", metric);
+    if ((cli_has(args, cli_opt(&sens_spec, "algo")) &&
+         pare_quant_algo_parse(cli_str(args, cli_opt(&sens_spec, "algo"), ""), &qo.algo, &err)) ||
+        (cli_has(args, cli_opt(&sens_spec, "preset")) &&
+         pare_quant_preset_parse(cli_str(args, cli_opt(&sens_spec, "preset"), ""), &qo.preset,
+                                 &err)))
+        return cli_usage_error(&sens_spec, "%s%s%s%s", err.msg, err.hint[0] ? " (" : "", err.hint,
+                               err.hint[0] ? ")" : "");
+    qo.reduce_range = qo.preset == PARE_QUANT_PRESET_U8S8;
+    qo.weight_bits = (int)wbits;
+    qo.activation_bits = (int)abits;
+    qo.batch_nums = (int)bnums;
+    qo.is_full_quantize = cli_has(args, cli_opt(&sens_spec, "full"));
+    qo.n_threads = (int)threads;
+    rc = cli_load_model(args->pos[0], &g);
+    if (rc != CLI_OK)
+        return rc;
+    dopts.limit = limit;
+    dopts.batch_size = (int)batch;
+    dopts.search_dir = PARE_FASHION_MNIST[0] ? PARE_FASHION_MNIST : NULL;
+    if (pare_dataset_open(cli_str(args, cli_opt(&sens_spec, "data"), NULL), &dopts, &ds, &err)) {
+        rc = cli_report(&err);
+        goto out;
+    }
+    so.quant = &qo;
+    so.metric = metric[0] == 't' ? PARE_QUANT_SENS_TOP1 : metric[0] == 'c' ? PARE_QUANT_SENS_COSINE
+                                                                           : PARE_QUANT_SENS_AUTO;
+    so.batch = (int)batch;
+    so.search = target >= 0;
+    so.target_drop = target >= 0 ? target / 100.0 : 0;
+    so.cache_path = cli_str(args, cli_opt(&sens_spec, "cache"), NULL);
+    so.progress = &prog;
+    cli_sigint_install();
+    if (pare_quant_sens_run(g, ds, &so, &res, &err) != PARE_OK) {
+        if (bs.started)
+            progress_finish(&bs.bar);
+        cli_sigint_restore();
+        rc = cli_report(&err);
+        if (err.code == PARE_ECANCELED && so.cache_path)
+            fprintf(stderr, "pare: measured points are in %s; run again to resume\n", so.cache_path);
+        goto out;
+    }
+    if (bs.started)
+        progress_finish(&bs.bar);
+    cli_sigint_restore();
+    print_quant(res, &qo);
+    if (cli_has(args, cli_opt(&sens_spec, "output")))
+        rc = save_quant_csv(res, cli_str(args, cli_opt(&sens_spec, "output"), NULL));
+    if (rc == CLI_OK && cli_has(args, cli_opt(&sens_spec, "json")))
+        rc = save_quant_json(res, args->pos[0], pare_dataset_spec(ds), &qo,
+                             cli_str(args, cli_opt(&sens_spec, "json"), NULL));
+out:
+    pare_quant_sens_result_free(res);
+    pare_dataset_free(ds);
+    pare_graph_free(g);
+    return rc;
+}
+
 int cmd_sens(int argc, char **argv)
 {
     cli_args args;
@@ -347,8 +711,16 @@ int cmd_sens(int argc, char **argv)
 
     if (rc != CLI_OK)
         goto out;
+    if (cli_has(&args, cli_opt(&sens_spec, "quant")) && cli_has(&args, cli_opt(&sens_spec, "prune"))) {
+        rc = cli_usage_error(&sens_spec, "--prune and --quant are separate runs: give one");
+        goto out;
+    }
+    if (cli_has(&args, cli_opt(&sens_spec, "quant"))) {
+        rc = run_quant(&args);
+        goto out;
+    }
     if (!cli_has(&args, cli_opt(&sens_spec, "prune"))) {
-        rc = cli_usage_error(&sens_spec, "say what to analyse: --prune");
+        rc = cli_usage_error(&sens_spec, "say what to analyse: --prune or --quant");
         goto out;
     }
     if (!cli_has(&args, cli_opt(&sens_spec, "data"))) {

@@ -21,6 +21,7 @@ static const cli_command commands[] = {
     {"convert", cmd_convert, "load and save a model (ONNX round trip)"},
     {"bench", cmd_bench, "latency, throughput and memory per batch size"},
     {"ops", cmd_ops, "list the ops pare can run"},
+    {"compress", cmd_compress, "run a YAML compression job (prune, fine-tune, distill, quantize) headless"},
     {"train", cmd_train, "fine-tune or train from scratch (--reinit) on labelled data; checkpoints, resume"},
     {"distill", cmd_distill, "knowledge distillation from a teacher (or the model itself); value pairs, losses"},
     {"quant", cmd_quant, "post-training quantization to a QDQ model (calibrate, build, save; --eval compares top-1)"},

@@ -333,4 +333,143 @@ pare_status pare_quant_write_table(const pare_quant_calib *c, const pare_quant_o
 pare_status pare_quant_write_trt_cache(const pare_quant_calib *c, const pare_quant_opts *opts,
                                        const char *path, pare_error *err);
 
+/* ---- which layer hurts: per-tensor error table (core/src/quant_error.c) -------------
+ *
+ * For a QDQ graph qdq built from g with report, over the first n_batches
+ * calibration batches of ds (batch_size from opts, epoch-0 order as
+ * pare_quant_calibrate reads them):
+ * - every quantized activation: x vs DQ(Q(x)), both read in qdq (so x
+ *   already carries the error of earlier layers; the row is the error this
+ *   Q/DQ pair adds);
+ * - every quantized weight: w vs DQ(Q(w)) from the stored integers, scales
+ *   and zero points (once; it does not depend on the data);
+ * - every output of a quantized node: qdq's value vs g's value of the same
+ *   name on the same samples: the error accumulated up to that point.
+ * Streaming: sums in double per batch; no activation is kept past a batch. */
+
+typedef enum pare_quant_error_kind {
+    PARE_QUANT_ERR_ACTIVATION,   /* x vs DQ(Q(x)) */
+    PARE_QUANT_ERR_WEIGHT,       /* w vs DQ(Q(w)) */
+    PARE_QUANT_ERR_OUTPUT        /* quantized model vs fp32 model at a node's output */
+} pare_quant_error_kind;
+
+typedef struct pare_quant_error_row {
+    char *name;            /* value name in g */
+    char *node;            /* OUTPUT: its producer; otherwise the first quantized consumer */
+    pare_quant_error_kind kind;
+    int bits;              /* 0 for OUTPUT rows */
+    double sqnr_db;        /* 10 log10(sum x^2 / sum (x - y)^2); +inf when exact, -inf when
+                              x is all zero and y is not */
+    double mse;            /* sum (x - y)^2 / n */
+    double cosine;         /* sum xy / sqrt(sum x^2 sum y^2) over the flattened values; 1
+                              when both are all zero */
+    int64_t n_values;
+} pare_quant_error_row;
+
+typedef struct pare_quant_error_table {
+    int n_rows;
+    pare_quant_error_row *rows;  /* worst first: ascending sqnr_db, then kind, then name */
+    int n_batches;
+    int64_t n_samples;
+} pare_quant_error_table;
+
+/* Measures the table. n_batches <= 0 uses opts->batch_nums (0 there: the
+ * whole dataset). Progress: stage "error_table", one event per batch.
+ * Errors: an empty dataset (PARE_EINPUT), a report that does not match qdq
+ * (PARE_EINPUT), executor and dataset errors, PARE_ECANCELED. The caller owns
+ * *out on success (pare_quant_error_table_free). */
+pare_status pare_quant_error_measure(const pare_graph *g, const pare_graph *qdq,
+                                     const pare_quant_report *report, pare_dataset *ds,
+                                     const pare_quant_opts *opts, int n_batches,
+                                     const pare_progress *progress, pare_quant_error_table **out,
+                                     pare_error *err);
+void pare_quant_error_table_free(pare_quant_error_table *t);
+/* "activation" / "weight" / "output". */
+const char *pare_quant_error_kind_name(pare_quant_error_kind k);
+/* CSV: kind,name,node,bits,sqnr_db,mse,cosine,n_values (worst first; +inf
+ * written as "inf"). Temp name, then rename. Errors: PARE_EIO. */
+pare_status pare_quant_error_save_csv(const pare_quant_error_table *t, const char *path,
+                                      pare_error *err);
+
+/* ---- quantization sensitivity (core/src/quant_sens.c) ---------------------------------
+ *
+ * Calibrates g once with opts->quant on the first batch_nums batches of ds,
+ * then measures the metric on every sample of ds (top-1 with labels, else
+ * the mean cosine similarity of the outputs to g's) for:
+ * - fp32 (g itself) and full quantization (the nodes pare_quant_build
+ *   quantizes with opts->quant: the "layers");
+ * - per layer L, "only L" (every other layer added to skip_tensor_list:
+ *   PaddleSlim's AnalysisPTQ) and "all but L" (L added: NNCF's revert-one).
+ * With opts->search, starts from full quantization and greedily reverts
+ * (adds to the skip list) the layer whose reverting gives the best metric,
+ * re-measuring every remaining candidate after each addition, until
+ * fp32 - metric <= target_drop or every layer is reverted.
+ * Layers are skipped by their weight's name (what skip_tensor_list expects;
+ * a weight skips the whole node), or by node name when they read no weight.
+ *
+ * Cache: a text file, one point per line,
+ *   q1 <TAB> model-hash <TAB> mode <TAB> layers <TAB> config <TAB> data <TAB> metric <TAB> value
+ * with mode fp32 / full / only / allbut, layers the skip names (only: the
+ * one quantized layer; allbut: the reverted layers, comma-joined in graph
+ * order), config "algo/W<bits>A<bits>/preset/granularity[/full]", data
+ * "<spec>:<count>". A point is appended and flushed as soon as it is
+ * measured; an interrupted run resumes. */
+
+typedef enum pare_quant_sens_metric {
+    PARE_QUANT_SENS_AUTO,      /* top-1 with labels, else cosine */
+    PARE_QUANT_SENS_TOP1,
+    PARE_QUANT_SENS_COSINE
+} pare_quant_sens_metric;
+
+typedef struct pare_quant_sens_opts {
+    const pare_quant_opts *quant;  /* base options (skip lists are kept and extended) */
+    pare_quant_sens_metric metric;
+    int batch;                     /* evaluation batch; 0: 64 */
+    bool search;                   /* run the greedy revert search for target_drop */
+    double target_drop;            /* >= 0, in the metric's units (top-1 as a fraction:
+                                      0.01 = 1 point) */
+    bool skip_only;                /* do not measure "only L" (the greedy search needs
+                                      "all but L" only) */
+    const char *cache_path;        /* NULL: no cache */
+    const pare_progress *progress; /* stages "calibrate", then "quant_sens" per point */
+} pare_quant_sens_opts;
+
+typedef struct pare_quant_sens_layer {
+    char *node;                    /* node name in g */
+    char *op_type;
+    char *skip_name;               /* its weight's name, or the node name */
+    double only;                   /* metric with only this layer quantized (NAN if not measured) */
+    double all_but;                /* metric with every layer but this one quantized */
+} pare_quant_sens_layer;
+
+typedef struct pare_quant_sens_result {
+    pare_quant_sens_metric metric; /* TOP1 or COSINE */
+    int64_t n_samples;
+    double fp32, full;             /* metric of g and of full quantization */
+    int n_layers;
+    pare_quant_sens_layer *layers; /* graph order */
+    int *by_only;                  /* layer indices, largest fp32 - only first */
+    int *by_recovery;              /* layer indices, largest all_but - full first */
+    /* greedy search (opts->search) */
+    bool has_target;
+    double target_drop;
+    int n_skip;
+    int *skip;                     /* layer indices in the order they were reverted */
+    double *skip_metric;           /* metric after each reversion */
+    double final_metric;           /* with every layer in skip reverted (full when none) */
+    bool met;                      /* fp32 - final_metric <= target_drop */
+    int64_t computed, from_cache;
+    double seconds;
+    uint64_t model_hash;
+} pare_quant_sens_result;
+
+/* Errors: options (PARE_EINPUT; a negative target_drop), TOP1 without labels, a model with no
+ * quantizable layer (PARE_EINPUT, hint: --op-types), calibration, build and
+ * executor errors, PARE_EIO for the cache, PARE_ECANCELED when progress asks
+ * to stop (points so far are in the cache). The caller owns *out on success. */
+pare_status pare_quant_sens_run(const pare_graph *g, pare_dataset *ds,
+                                const pare_quant_sens_opts *opts, pare_quant_sens_result **out,
+                                pare_error *err);
+void pare_quant_sens_result_free(pare_quant_sens_result *r);
+
 #endif
