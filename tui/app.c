@@ -9,9 +9,12 @@
 #include <strings.h>
 
 #include "pare/alloc.h"
+#include "pare/job.h"
 #include "pare/tensor.h"
+#include "plan.h"
 
-const char *const app_screen_names[SCREEN_COUNT] = {"Layers", "Inspect", "Log"};
+const char *const app_screen_names[SCREEN_COUNT] = {"Layers", "Inspect", "Sens", "Plan",
+                                                    "Quant", "Distill", "Jobs", "Log"};
 
 void app_init(app_state *s)
 {
@@ -20,6 +23,11 @@ void app_init(app_state *s)
     s->cols = 80;
     s->inspect_node = -1;
     s->log_follow = true;
+    s->limit = 256;
+    s->quant_bits = 8;
+    s->quant_algo = PARE_JOB_ALGO_HIST;
+    s->distill_teacher = -1;
+    s->plan_loss = NAN;
 }
 
 static void weights_free(app_state *s)
@@ -37,6 +45,7 @@ static void weights_free(app_state *s)
 
 static void model_close(app_state *s)
 {
+    plan_free(s);
     weights_free(s);
     pare_stats_free(s->stats);
     pare_graph_free(s->graph);
@@ -49,6 +58,13 @@ static void model_close(app_state *s)
 
 void app_fini(app_state *s)
 {
+    jobs_free(s->queue); /* cancels and waits: the works are ours again */
+    s->queue = NULL;
+    for (int i = 0; i < s->n_jobs; i++)
+        plan_job_work_free(&s->jobs[i]);
+    pare_free(s->jobs);
+    s->jobs = NULL;
+    s->n_jobs = s->cap_jobs = 0;
     model_close(s);
     for (int i = 0; i < s->n_log; i++)
         pare_free(s->log[i]);
@@ -191,6 +207,52 @@ static int max_top(int lines, int body)
     return lines > body ? lines - body : 0;
 }
 
+/* Keeps a list cursor inside [0, n) and visible in body rows from *top. */
+static void list_scroll(int *cursor, int *top, int n, int body)
+{
+    *cursor = clampi(*cursor, 0, n ? n - 1 : 0);
+    if (*cursor < *top)
+        *top = *cursor;
+    if (*cursor >= *top + body)
+        *top = *cursor - body + 1;
+    *top = clampi(*top, 0, n > body ? n - body : 0);
+}
+
+int app_list_rows(const app_state *s, int screen)
+{
+    int body = app_body_rows(s);
+
+    switch (screen) {
+    case SCREEN_SENS:
+        return body >= 14 ? body - APP_CURVE_ROWS : body;
+    case SCREEN_DISTILL:
+        return body >= 12 ? body - APP_PAIR_ROWS - 1 : body - 3;
+    case SCREEN_QUANT:
+    case SCREEN_PLAN:
+        return body - 1; /* a settings / totals line */
+    case SCREEN_JOBS:
+        return body >= 10 ? body - APP_JOB_PANE : body;
+    default:
+        return body;
+    }
+}
+
+static void lists_scroll(app_state *s)
+{
+    list_scroll(&s->sens_cursor, &s->sens_top, s->n_sens_rows, app_list_rows(s, SCREEN_SENS));
+    list_scroll(&s->plan_cursor, &s->plan_top, s->groups ? s->groups->n : 0,
+                app_list_rows(s, SCREEN_PLAN));
+    list_scroll(&s->quant_cursor, &s->quant_top, s->n_qt, app_list_rows(s, SCREEN_QUANT));
+    {
+        int n;
+
+        plan_distill_list(s, &n, NULL, NULL);
+        list_scroll(&s->distill_cursor, &s->distill_top, n, app_list_rows(s, SCREEN_DISTILL));
+    }
+    s->pair_cursor = clampi(s->pair_cursor, 0, s->n_pairs ? s->n_pairs - 1 : 0);
+    s->jobs_cursor = clampi(s->jobs_cursor, 0, s->n_jobs ? s->n_jobs - 1 : 0);
+}
+
 /* ---- actions ---- */
 
 int act_open_model(app_state *s, const char *path, const char *data_spec)
@@ -227,6 +289,7 @@ int act_open_model(app_state *s, const char *path, const char *data_spec)
     sort_rows(s);
     s->cursor = s->top = 0;
     s->screen = SCREEN_LAYERS;
+    plan_reset_model(s);
     app_log(s, true, "opened %s: %d layers, %lld params%s%s", s->model_name, st->n_layers,
             (long long)st->params, s->data_spec[0] ? ", data " : "", s->data_spec);
     if (!st->planned) {
@@ -245,6 +308,7 @@ int act_resize(app_state *s, int rows, int cols)
     layers_scroll(s);
     s->inspect_top = clampi(s->inspect_top, 0, max_top(app_inspect_lines(s), app_body_rows(s)));
     s->log_top = clampi(s->log_top, 0, max_top(s->n_log, app_body_rows(s)));
+    lists_scroll(s);
     return APP_FX_REDRAW;
 }
 
@@ -266,9 +330,28 @@ int act_move(app_state *s, int delta)
         s->log_top = clampi(s->log_top + delta, 0, max_top(s->n_log, body));
         s->log_follow = s->log_top == max_top(s->n_log, body);
         break;
+    case SCREEN_SENS:
+        s->sens_cursor += delta;
+        break;
+    case SCREEN_PLAN:
+        s->plan_cursor += delta;
+        break;
+    case SCREEN_QUANT:
+        s->quant_cursor += delta;
+        break;
+    case SCREEN_DISTILL:
+        if (s->distill_on_pairs)
+            s->pair_cursor += delta;
+        else
+            s->distill_cursor += delta;
+        break;
+    case SCREEN_JOBS:
+        s->jobs_cursor += delta;
+        break;
     default:
         break;
     }
+    lists_scroll(s);
     return APP_FX_REDRAW;
 }
 
@@ -293,6 +376,7 @@ int act_screen_set(app_state *s, int screen)
 {
     s->screen = clampi(screen, 0, SCREEN_COUNT - 1);
     s->searching = false;
+    lists_scroll(s);
     return APP_FX_REDRAW;
 }
 
@@ -544,20 +628,223 @@ int act_back(app_state *s)
         s->searching = false;
         return APP_FX_REDRAW;
     }
+    if (s->screen == SCREEN_DISTILL && s->distill_teacher >= 0) {
+        s->distill_teacher = -1;
+        app_log(s, true, "pair cancelled");
+        return act_move(s, 0);
+    }
+    if (s->screen == SCREEN_JOBS && s->job_detail) {
+        s->job_detail = false;
+        return APP_FX_REDRAW;
+    }
     if (s->screen != SCREEN_LAYERS)
         return act_screen_set(s, SCREEN_LAYERS);
+    return act_quit(s);
+}
+
+int act_quit(app_state *s)
+{
+    if (app_jobs_busy(s)) {
+        s->prompt = PROMPT_QUIT;
+        s->prompt_buf[0] = '\0';
+        return APP_FX_REDRAW;
+    }
     return APP_FX_QUIT;
+}
+
+int act_prompt_begin(app_state *s, int kind)
+{
+    if ((kind == PROMPT_RATIO || kind == PROMPT_FILL) && (!s->groups || !s->groups->n))
+        return APP_FX_NONE;
+    if (kind == PROMPT_ALPHA && !s->n_pairs)
+        return APP_FX_NONE;
+    s->prompt = kind;
+    s->prompt_buf[0] = '\0';
+    return APP_FX_REDRAW;
+}
+
+/* "0.3", "30%" -> 0.3; false when not a number. */
+static bool parse_number(const char *text, bool percent_ok, double *out)
+{
+    char *end;
+    double v = strtod(text, &end);
+
+    if (end == text)
+        return false;
+    while (*end == ' ')
+        end++;
+    if (percent_ok && *end == '%') {
+        v /= 100;
+        end++;
+    }
+    while (*end == ' ')
+        end++;
+    if (*end)
+        return false;
+    *out = v;
+    return true;
+}
+
+static int prompt_enter(app_state *s, int kind, const char *text)
+{
+    double v;
+
+    if (kind == PROMPT_COMMAND)
+        return act_command(s, text);
+    if (!text[0])
+        return APP_FX_REDRAW;
+    if (!parse_number(text, kind != PROMPT_ALPHA, &v)) {
+        app_log(s, true, "not a number: '%s'", text);
+        s->message_is_error = true;
+        return APP_FX_REDRAW;
+    }
+    switch (kind) {
+    case PROMPT_RATIO: return act_ratio_set(s, v);
+    case PROMPT_TARGET: return act_sens_target(s, v);
+    case PROMPT_FILL: return act_plan_fill(s, v);
+    default: return act_distill_alpha(s, v);
+    }
+}
+
+int act_prompt_key(app_state *s, int key)
+{
+    int kind = s->prompt;
+    char text[sizeof s->prompt_buf];
+
+    if (kind == PROMPT_NONE)
+        return APP_FX_NONE;
+    if (kind == PROMPT_QUIT) {
+        s->prompt = PROMPT_NONE;
+        if (key == 'y' || key == 'Y')
+            return APP_FX_QUIT;
+        app_log(s, true, "not quitting; the job goes on");
+        return APP_FX_REDRAW;
+    }
+    if (key == TK_ESC) {
+        s->prompt = PROMPT_NONE;
+        return APP_FX_REDRAW;
+    }
+    if (key == TK_ENTER || key == '\r') {
+        snprintf(text, sizeof text, "%s", s->prompt_buf);
+        s->prompt = PROMPT_NONE;
+        return prompt_enter(s, kind, text);
+    }
+    if (text_key(s->prompt_buf, sizeof s->prompt_buf, key))
+        return APP_FX_REDRAW;
+    return APP_FX_NONE;
+}
+
+static const char *skip_word(const char *p)
+{
+    while (*p && *p != ' ')
+        p++;
+    while (*p == ' ')
+        p++;
+    return p;
+}
+
+int act_command(app_state *s, const char *line)
+{
+    char word[32];
+    const char *arg;
+    int n = 0;
+
+    while (*line == ' ' || *line == ':')
+        line++;
+    while (line[n] && line[n] != ' ' && n < (int)sizeof word - 1) {
+        word[n] = line[n];
+        n++;
+    }
+    word[n] = '\0';
+    arg = skip_word(line);
+    if (!word[0])
+        return APP_FX_REDRAW;
+    if (!strcmp(word, "w") || !strcmp(word, "write") || !strcmp(word, "save"))
+        return act_plan_save(s, arg);
+    if (!strcmp(word, "e") || !strcmp(word, "open") || !strcmp(word, "load"))
+        return act_plan_load(s, arg);
+    if (!strcmp(word, "q") || !strcmp(word, "quit"))
+        return act_quit(s);
+    if (!strcmp(word, "q!"))
+        return APP_FX_QUIT;
+    if (!strcmp(word, "teacher"))
+        return act_teacher_set(s, arg);
+    if (!strcmp(word, "data")) {
+        snprintf(s->data_spec, sizeof s->data_spec, "%s", arg);
+        app_log(s, true, "data set: %s", arg[0] ? arg : "(none)");
+        return APP_FX_REDRAW;
+    }
+    if (!strcmp(word, "limit") || !strcmp(word, "epochs") || !strcmp(word, "iters")) {
+        char *end;
+        long v = strtol(arg, &end, 10);
+
+        if (end == arg || *end || v < 0 || (v == 0 && word[0] == 'l')) {
+            app_log(s, true, ":%s wants a %s number, not '%s'", word,
+                    word[0] == 'l' ? "positive" : "non-negative", arg);
+            s->message_is_error = true;
+            return APP_FX_REDRAW;
+        }
+        if (word[0] == 'l')
+            s->limit = v;
+        else if (word[0] == 'e')
+            s->ft_epochs = v;
+        else
+            s->ft_iters = v;
+        app_log(s, true, "%s: %ld", word[0] == 'l' ? "samples per job" : word[0] == 'e'
+                ? "fine-tuning epochs" : "fine-tuning iterations (0: epochs)", v);
+        return APP_FX_REDRAW;
+    }
+    for (int i = 0; i < SCREEN_COUNT; i++)
+        if (!strcasecmp(word, app_screen_names[i]))
+            return act_screen_set(s, i);
+    app_log(s, true, "unknown command ':%s' (w FILE, e FILE, data SPEC, teacher FILE, limit N, epochs N, "
+            "iters N, q, "
+            "or a screen name)", word);
+    s->message_is_error = true;
+    return APP_FX_REDRAW;
 }
 
 int act_click(app_state *s, int y, int x)
 {
+    int row = y - 2, list = app_list_rows(s, s->screen), n = 0, *cursor = NULL, top = 0;
+
     (void)x;
-    if (s->help_open || s->screen != SCREEN_LAYERS)
+    /* rows: 0 title, 1 column header, 2.. the list */
+    if (s->help_open || s->prompt || row < 0 || row >= list)
         return APP_FX_NONE;
-    /* rows: 0 title, 1 column header, 2.. body */
-    if (y < 2 || y >= 2 + app_body_rows(s) || s->top + y - 2 >= s->n_rows)
+    switch (s->screen) {
+    case SCREEN_LAYERS:
+        cursor = &s->cursor, top = s->top, n = s->n_rows;
+        break;
+    case SCREEN_SENS:
+        cursor = &s->sens_cursor, top = s->sens_top, n = s->n_sens_rows;
+        break;
+    case SCREEN_PLAN:
+        cursor = &s->plan_cursor, top = s->plan_top, n = s->groups ? s->groups->n : 0;
+        break;
+    case SCREEN_QUANT:
+        cursor = &s->quant_cursor, top = s->quant_top, n = s->n_qt;
+        break;
+    case SCREEN_DISTILL:
+        plan_distill_list(s, &n, NULL, NULL);
+        cursor = &s->distill_cursor, top = s->distill_top;
+        s->distill_on_pairs = false;
+        break;
+    case SCREEN_JOBS:
+        if (s->job_detail)
+            return APP_FX_NONE;
+        cursor = &s->jobs_cursor, n = s->n_jobs;
+        top = s->jobs_cursor >= list ? s->jobs_cursor - list + 1 : 0; /* as view_jobs draws */
+        break;
+    default:
         return APP_FX_NONE;
-    s->cursor = s->top + y - 2;
-    layers_scroll(s);
-    return APP_FX_REDRAW;
+    }
+    if (top + row >= n)
+        return APP_FX_NONE;
+    *cursor = top + row;
+    if (s->screen == SCREEN_LAYERS) {
+        layers_scroll(s);
+        return APP_FX_REDRAW;
+    }
+    return act_move(s, 0);
 }

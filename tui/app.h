@@ -2,14 +2,17 @@
  *
  * app_state is plain data. Actions (`act_<verb>`) change it and return effect
  * flags (APP_FX_*); they never draw and never touch the terminal, so they are
- * tested without one (tests/unit/test_app.c). Views (`view_<screen>_draw`,
+ * tested without one (tests/tui/test_app.c); the plan's actions live in
+ * tui/plan.c, the jobs' in tui/jobs.c. Views (`view_<screen>_draw`,
  * declared at the end) draw a state into a grid; tui/keys.c maps keys to
  * actions per screen; tui/term.c is the only file that talks to ncurses.
  *
  * Errors never leave the workbench: an action that fails puts the message on
  * the message line and in the Log (app_log). Ownership: the state owns the
- * graph, its statistics and every buffer; app_fini frees them. Not
- * thread-safe: only the UI thread touches a state. */
+ * graph, its statistics and every buffer; app_fini cancels and waits for the
+ * jobs, then frees them. Not thread-safe: only the UI thread touches a state;
+ * jobs run on a worker with copies (tui/jobs.h) and their events are applied
+ * by act_tick. */
 #ifndef PARE_TUI_APP_H
 #define PARE_TUI_APP_H
 
@@ -18,8 +21,11 @@
 #include <stdint.h>
 
 #include "grid.h"
+#include "jobs.h"
 #include "pare/error.h"
 #include "pare/graph.h"
+#include "pare/prune.h"
+#include "pare/sensitivity.h"
 #include "pare/stats.h"
 
 /* Keys as the actions see them: Unicode code points, or these (term.c maps
@@ -31,13 +37,15 @@ enum {
     TK_ESC = 27,
     TK_BASE = 0x110000,
     TK_UP, TK_DOWN, TK_LEFT, TK_RIGHT, TK_PGUP, TK_PGDN, TK_HOME, TK_END,
-    TK_BTAB, TK_BACKSPACE, TK_RESIZE, TK_MOUSE, TK_F1, TK_F10, TK_INTERRUPT
+    TK_BTAB, TK_BACKSPACE, TK_RESIZE, TK_MOUSE, TK_F1, TK_F10, TK_INTERRUPT,
+    TK_TICK                   /* no key within the poll interval: apply job events */
 };
 
 /* Effects an action asks of the loop. */
 enum { APP_FX_NONE = 0, APP_FX_REDRAW = 1, APP_FX_QUIT = 2 };
 
-enum { SCREEN_LAYERS, SCREEN_INSPECT, SCREEN_LOG, SCREEN_COUNT };
+enum { SCREEN_LAYERS, SCREEN_INSPECT, SCREEN_SENS, SCREEN_PLAN, SCREEN_QUANT, SCREEN_DISTILL,
+       SCREEN_JOBS, SCREEN_LOG, SCREEN_COUNT };
 extern const char *const app_screen_names[SCREEN_COUNT];
 
 /* Layers table sort columns. */
@@ -60,6 +68,47 @@ typedef struct app_weight {
     int n_channels;           /* dims[0] when ndim >= 2, else 0 */
     double *l1;               /* per output channel L1 norm (owned), n_channels */
 } app_weight;
+
+/* Line prompts (the message line becomes an input line). */
+enum { PROMPT_NONE, PROMPT_COMMAND, PROMPT_RATIO, PROMPT_TARGET, PROMPT_FILL, PROMPT_ALPHA,
+       PROMPT_QUIT };
+
+/* A tensor that would get Q/DQ (input of a Conv/Gemm/MatMul). */
+typedef struct app_qtensor {
+    int value;                /* graph value index */
+    int node;                 /* first Conv/Gemm/MatMul reading it */
+    bool is_weight;           /* initializer (skipping it skips the node) */
+    bool skip;                /* in QuantPost.skip_tensor_list */
+    double snr_db;            /* weights: SNR of the last PTQ job; NAN unknown */
+} app_qtensor;
+
+/* A distillation pair: values of the teacher (the model itself, or the
+ * teacher model when one is set) and of the student (the planned model). */
+typedef struct app_pair {
+    int teacher, student;     /* value indices in the teacher's / the model's graph */
+    int loss;                 /* pare_job_loss */
+    double alpha;
+} app_pair;
+
+enum { JOB_SENS, JOB_EVAL, JOB_PTQ, JOB_COMPRESS };
+enum { JS_QUEUED, JS_RUNNING, JS_DONE, JS_FAILED, JS_CANCELED };
+#define APP_JOB_LINES 12
+
+/* One job as the Jobs screen shows it. `work` is the job's argument (inputs
+ * and results, tui/plan.c); the worker owns it until the job's DONE event. */
+typedef struct app_job {
+    int id;                   /* jobs queue id */
+    int kind;                 /* JOB_* */
+    int state;                /* JS_* */
+    char name[96];
+    char stage[32], unit[16], detail[128];
+    int64_t done, total;
+    double rate, loss, metric, seconds;
+    void *work;               /* owned (see above) */
+    char result[APP_JOB_LINES][100]; /* before/after table when done */
+    int n_result;
+    char error[300];
+} app_job;
 
 typedef struct app_state {
     pare_graph *graph;        /* owned; NULL when no model is open */
@@ -98,6 +147,68 @@ typedef struct app_state {
 
     char message[512];        /* the message line */
     bool message_is_error;
+
+    /* Prompt on the message line */
+    int prompt;               /* PROMPT_* */
+    char prompt_buf[256];
+
+    /* Settings for jobs */
+    char data_dir[1024];      /* fashion-mnist search directory ("" none) */
+    long limit;               /* samples used by sweeps and evaluation */
+    long ft_epochs;           /* fine-tuning epochs written to a saved plan (0: none) */
+    long ft_iters;            /* or iterations (TrainConfig.train_iter; 0: epochs) */
+
+    /* Plan: per prune group (groups found on graph; NULL when none) */
+    pare_prune_groups *groups;
+    double *ratio;            /* planned ratio per group */
+    bool *marked;             /* Space marks */
+    int *node_group;          /* per node: the group it produces, -1 */
+    int plan_cursor, plan_top;
+    double plan_step_value;   /* value `a` applies (last typed or changed) */
+    int64_t plan_params;      /* of the planned model */
+    double plan_flops;
+    bool plan_valid;          /* totals computed */
+    double plan_loss;         /* predicted drop from the sweep; NAN without */
+
+    /* Sensitivity */
+    pare_sens_result *sens;   /* owned; NULL before a sweep */
+    int sens_cursor, sens_top;
+    int sens_sort, sens_desc; /* 0 sweep order, 1 name, 2 worst drop */
+    int *sens_rows;           /* display order of groups with points */
+    int n_sens_rows;
+    double sens_target;       /* FLOPs fraction of the last `t`; 0 none */
+    double *sens_pick;        /* ratios pare_prune_select chose (per group) */
+    double sens_pick_loss, sens_pick_flops;
+
+    /* Quant */
+    app_qtensor *qt;
+    int n_qt;
+    int quant_cursor, quant_top;
+    bool quant_on;            /* the plan includes PTQ */
+    int quant_bits;           /* 8, 6 or 4 (weights and activations) */
+    int quant_algo;           /* pare_job_algo */
+
+    /* Distill */
+    int *dvalues;             /* candidate values (activations with a known shape) */
+    int n_dvalues;
+    pare_graph *teacher;      /* owned teacher model (:teacher FILE); NULL: the model itself */
+    pare_stats *teacher_stats;
+    char teacher_path[1024];
+    int *tvalues;             /* the teacher model's candidate values */
+    int n_tvalues;
+    int distill_cursor, distill_top;
+    int distill_teacher;      /* value picked as teacher, -1 none */
+    bool distill_on_pairs;    /* focus on the pair list */
+    app_pair *pairs;
+    int n_pairs;
+    int pair_cursor;
+
+    /* Jobs */
+    jobs *queue;              /* owned; created with the first job */
+    app_job *jobs;            /* owned */
+    int n_jobs, cap_jobs;
+    int jobs_cursor;
+    bool job_detail;          /* Enter: the selected job's result */
 } app_state;
 
 void app_init(app_state *s);
@@ -115,6 +226,13 @@ int app_body_rows(const app_state *s);
  * histogram rows, an axis line, then (with channels) a title and a line per
  * channel, then a blank line. Total content lines: */
 #define APP_HIST_ROWS 6
+/* Sensitivity: rows of the curve pane under the table; Distill: rows of the
+ * pair list under the values. */
+#define APP_CURVE_ROWS 8
+#define APP_PAIR_ROWS 5
+#define APP_JOB_PANE 5     /* Jobs: the selected job's status under the list */
+/* Rows of a screen's scrolled list (what is left of the body rows). */
+int app_list_rows(const app_state *s, int screen);
 int app_inspect_lines(const app_state *s);
 const char *app_node_label(const app_state *s, int node, char *buf, size_t size);
 
@@ -136,6 +254,60 @@ int act_help_toggle(app_state *s);
 int act_help_key(app_state *s, int key);    /* filter text, Backspace, Esc */
 int act_back(app_state *s);                 /* 'q': close, go back, or quit */
 int act_click(app_state *s, int y, int x);  /* mouse click at a screen cell */
+int act_quit(app_state *s);                 /* F10, q on Layers: confirms while a job runs */
+int act_prompt_begin(app_state *s, int kind);
+int act_prompt_key(app_state *s, int key);  /* text, Backspace, Enter, Esc */
+int act_command(app_state *s, const char *line); /* a `:` command: w FILE, e FILE, data SPEC... */
+int act_tick(app_state *s);                 /* applies job events */
+
+/* ---- plan, sensitivity, quant, distill, jobs (tui/plan.c) ---- */
+/* (Re)builds the plan for the open model: groups, quant tensors, values. */
+void plan_reset_model(app_state *s);
+void plan_free(app_state *s);
+/* Recomputes params/FLOPs of the planned model and the predicted loss. */
+void plan_update_totals(app_state *s);
+/* Group of a node (-1) and that group's planned ratio. */
+int plan_group_of_node(const app_state *s, int node);
+const char *plan_loss_label(int loss);
+const char *plan_algo_label(int algo);
+/* Quant state of a node's tensors: 0 not quantized, 1 quantized, 2 skipped. */
+int plan_quant_of_node(const app_state *s, int node);
+/* Distill marker of a node's output: 0 none, 'T' teacher, 'S' student, 'B' both. */
+int plan_distill_of_node(const app_state *s, int node);
+/* Shape compatibility of teacher and student values: 0 same shape, 1 channels
+ * differ (needs an adapter), -1 incompatible; text describes it. */
+int plan_pair_compat(const app_state *s, int teacher, int student, char *text, size_t size);
+
+int act_ratio_add(app_state *s, double delta);   /* Plan: +/- */
+int act_ratio_set(app_state *s, double ratio);   /* Plan: typed */
+int act_plan_mark(app_state *s);                 /* Space */
+int act_plan_apply_marked(app_state *s);         /* a */
+int act_plan_reset(app_state *s);                /* r */
+int act_plan_fill(app_state *s, double target);  /* f: ratios from the sweep for a FLOPs target */
+int act_sens_run(app_state *s);                  /* Sensitivity: r starts a sweep job */
+int act_sens_sort(app_state *s, int column);
+int act_sens_target(app_state *s, double target); /* t: ratios pare_prune_select picks */
+int act_quant_toggle(app_state *s);              /* Space: skip / quantize */
+int act_quant_bits(app_state *s);                /* b: 8 -> 6 -> 4 */
+int act_quant_algo(app_state *s);                /* g */
+int act_quant_enable(app_state *s);              /* e: PTQ in the plan on/off */
+int act_distill_pick(app_state *s);              /* Enter: teacher, then student */
+int act_distill_delete(app_state *s);            /* d */
+int act_distill_loss(app_state *s);              /* l: next loss */
+int act_distill_alpha(app_state *s, double alpha);
+int act_distill_focus(app_state *s);             /* Left/Right: values or pairs */
+int act_teacher_set(app_state *s, const char *path); /* :teacher FILE ("" = the model itself) */
+/* The values the Distill list shows now (the teacher model's while a teacher
+ * is picked from one), their graph and statistics. */
+const int *plan_distill_list(const app_state *s, int *n, const pare_graph **g, const pare_stats **st);
+int act_job_start(app_state *s, int kind);       /* JOB_EVAL, JOB_PTQ, JOB_COMPRESS */
+int act_job_cancel(app_state *s);                /* c */
+int act_job_detail(app_state *s);                /* Enter */
+/* Saves the plan as a job file (pare compress -c FILE); loads one back. */
+int act_plan_save(app_state *s, const char *path);
+int act_plan_load(app_state *s, const char *path);
+/* Jobs queued or running? */
+bool app_jobs_busy(const app_state *s);
 
 /* ---- keys (tui/keys.c) ---- */
 typedef int (*app_action_fn)(app_state *s, int key);
@@ -159,7 +331,15 @@ void view_app_draw(const app_state *s, grid *g);   /* the whole screen */
 void view_layers_draw(const app_state *s, grid *g, int y0, int rows);
 void view_inspect_draw(const app_state *s, grid *g, int y0, int rows);
 void view_log_draw(const app_state *s, grid *g, int y0, int rows);
+void view_sens_draw(const app_state *s, grid *g, int y0, int rows);
+void view_plan_draw(const app_state *s, grid *g, int y0, int rows);
+void view_quant_draw(const app_state *s, grid *g, int y0, int rows);
+void view_distill_draw(const app_state *s, grid *g, int y0, int rows);
+void view_jobs_draw(const app_state *s, grid *g, int y0, int rows);
 void view_help_draw(const app_state *s, grid *g);
+/* Shared drawing helpers (tui/view_plan.c). */
+const char *view_tail(const char *name, int w);
+void view_hbar(grid *g, int x, int y, int w, double frac, uint8_t color);
 
 /* ---- the terminal (tui/term.c, the only ncurses user) ---- */
 /* Starts the screen; false when the terminal cannot be used. */
@@ -169,8 +349,8 @@ void term_fini(void);
 bool term_utf8(void);
 void term_size(int *rows, int *cols);
 void term_blit(const grid *g);
-/* Blocks for the next key (TK_* or a code point); TK_INTERRUPT after
- * SIGINT/SIGTERM; TK_MOUSE with the clicked cell. */
+/* Waits up to ~100 ms for the next key (TK_* or a code point); TK_TICK when
+ * none came; TK_INTERRUPT after SIGINT/SIGTERM; TK_MOUSE with the clicked cell. */
 int term_read_key(int *mouse_y, int *mouse_x);
 
 /* ---- entry points (tui/cmd_tui.c) ---- */

@@ -15,16 +15,20 @@
 
 static const cli_option tui_options[] = {
     {"data", "SPEC", "dataset for the screens that run the model (e.g. fashion-mnist:test)", false, 0},
+    {"config", "FILE", "open a plan saved by the workbench (a pare compress job file)", false, 0},
 };
 static const char *const tui_positional[] = {"MODEL"};
 static const cli_spec tui_spec = {
     .name = "tui",
-    .synopsis = "MODEL [--data SPEC]",
-    .summary = "Opens the workbench on a model: Layers (every node with shape, params and\n"
-               "FLOPs), Inspect (weight statistics, histogram, per-channel norms) and Log.\n"
-               "Press ? inside for every key. `pare` with no arguments opens the demo model.",
+    .synopsis = "MODEL [--data SPEC] [--config FILE]",
+    .summary = "Opens the workbench on a model: Layers, Inspect, Sensitivity (sweeps as\n"
+               "background jobs), Plan (per-group prune ratios), Quant (skip lists, bits),\n"
+               "Distill (teacher/student pairs), Jobs (eval, PTQ, compress) and Log. The\n"
+               "plan saves as a job file for `pare compress -c FILE` (:w FILE or s) and\n"
+               "opens again with --config. Press ? inside for every key. `pare` with no\n"
+               "arguments opens the demo model.",
     .options = tui_options,
-    .n_options = 1,
+    .n_options = 2,
     .positional = tui_positional,
     .n_required = 1,
     .n_positional = 1,
@@ -32,11 +36,12 @@ static const cli_spec tui_spec = {
               "relative to the executable.",
 };
 
-static int run(const char *model, const char *data)
+static int run(const char *model, const char *data, const char *config)
 {
     app_state s;
     grid g;
     int fx = APP_FX_REDRAW, rows, cols, my = 0, mx = 0;
+    const char *fm = getenv("PARE_FASHION_MNIST");
 
     if (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO)) {
         fprintf(stderr, "pare tui: needs a terminal (stdin and stdout must be a tty)\n");
@@ -49,15 +54,21 @@ static int run(const char *model, const char *data)
         fprintf(stderr, "pare tui: cannot start the terminal\n");
         return CLI_FAILED;
     }
+    snprintf(s.data_dir, sizeof s.data_dir, "%s", fm && fm[0] ? fm : PARE_FASHION_MNIST);
     act_open_model(&s, model, data);
+    if (config && s.graph)
+        act_plan_load(&s, config);
     while (!(fx & APP_FX_QUIT)) {
         term_size(&rows, &cols);
         if (rows != g.h || cols != g.w) {
             grid_resize(&g, cols, rows);
             act_resize(&s, rows, cols);
+            fx |= APP_FX_REDRAW;
         }
-        view_app_draw(&s, &g);
-        term_blit(&g);
+        if (fx & APP_FX_REDRAW) {
+            view_app_draw(&s, &g);
+            term_blit(&g);
+        }
         fx = keys_dispatch(&s, term_read_key(&my, &mx), my, mx);
     }
     term_fini();
@@ -72,7 +83,8 @@ int cmd_tui(int argc, char **argv)
     int rc = cli_parse(&tui_spec, argc, argv, &args);
 
     if (rc == CLI_OK)
-        rc = run(args.pos[0], cli_str(&args, cli_opt(&tui_spec, "data"), NULL));
+        rc = run(args.pos[0], cli_str(&args, cli_opt(&tui_spec, "data"), NULL),
+                 cli_str(&args, cli_opt(&tui_spec, "config"), NULL));
     else if (rc < 0)
         rc = CLI_OK;
     cli_args_fini(&args);
@@ -124,5 +136,5 @@ int cmd_tui_default(const char *argv0)
                         "executable (set PARE_DEMO_MODEL, or run `pare tui MODEL`)\n");
         return CLI_USAGE;
     }
-    return run(path, "fashion-mnist:test");
+    return run(path, "fashion-mnist:test", NULL);
 }

@@ -1,6 +1,8 @@
 /* Key -> action tables, one per screen plus the global keys. The key bar and
  * the help overlay are built from these tables, so they cannot disagree. */
 #include <stddef.h>
+#include <stdio.h>
+#include <string.h>
 
 #include "app.h"
 
@@ -14,12 +16,71 @@ static int k_next(app_state *s, int key) { (void)key; return act_screen_next(s, 
 static int k_prev(app_state *s, int key) { (void)key; return act_screen_next(s, -1); }
 static int k_help(app_state *s, int key) { (void)key; return act_help_toggle(s); }
 static int k_back(app_state *s, int key) { (void)key; return act_back(s); }
-static int k_quit(app_state *s, int key) { (void)key; (void)s; return APP_FX_QUIT; }
 static int k_inspect(app_state *s, int key) { (void)key; return act_inspect(s); }
 static int k_search(app_state *s, int key) { (void)key; return act_search_begin(s); }
 static int k_search_next(app_state *s, int key) { (void)key; return act_search_next(s); }
 static int k_log(app_state *s, int key) { (void)key; return act_screen_set(s, SCREEN_LOG); }
 static int k_layers(app_state *s, int key) { (void)key; return act_screen_set(s, SCREEN_LAYERS); }
+
+static int k_screen(app_state *s, int key) { return act_screen_set(s, key - '1'); }
+static int k_command(app_state *s, int key) { (void)key; return act_prompt_begin(s, PROMPT_COMMAND); }
+static int k_quit_confirm(app_state *s, int key) { (void)key; return act_quit(s); }
+
+/* s: the command prompt with ":w <model>.plan.yaml" filled in */
+static int k_save(app_state *s, int key)
+{
+    const char *dot = strrchr(s->model_name, '.');
+
+    (void)key;
+    act_prompt_begin(s, PROMPT_COMMAND);
+    snprintf(s->prompt_buf, sizeof s->prompt_buf, "w %.*s.plan.yaml",
+             dot ? (int)(dot - s->model_name) > 200 ? 200 : (int)(dot - s->model_name) : 200,
+             s->model_name);
+    return APP_FX_REDRAW;
+}
+
+/* Sensitivity */
+static int k_sens_run(app_state *s, int key) { (void)key; return act_sens_run(s); }
+static int k_sens_target(app_state *s, int key) { (void)key; return act_prompt_begin(s, PROMPT_TARGET); }
+static int k_sens_sort(app_state *s, int key)
+{
+    return act_sens_sort(s, key == 'a' ? 1 : key == 'd' ? 2 : 0);
+}
+
+/* Plan */
+static int k_ratio_up(app_state *s, int key) { (void)key; return act_ratio_add(s, 0.05); }
+static int k_ratio_down(app_state *s, int key) { (void)key; return act_ratio_add(s, -0.05); }
+static int k_ratio_type(app_state *s, int key)
+{
+    if (act_prompt_begin(s, PROMPT_RATIO) == APP_FX_NONE)
+        return APP_FX_NONE;
+    return key == TK_ENTER || key == '\r' ? APP_FX_REDRAW : act_prompt_key(s, key);
+}
+static int k_mark(app_state *s, int key) { (void)key; return act_plan_mark(s); }
+static int k_apply(app_state *s, int key) { (void)key; return act_plan_apply_marked(s); }
+static int k_reset(app_state *s, int key) { (void)key; return act_plan_reset(s); }
+static int k_fill(app_state *s, int key) { (void)key; return act_prompt_begin(s, PROMPT_FILL); }
+
+/* Quant */
+static int k_qskip(app_state *s, int key) { (void)key; return act_quant_toggle(s); }
+static int k_qbits(app_state *s, int key) { (void)key; return act_quant_bits(s); }
+static int k_qalgo(app_state *s, int key) { (void)key; return act_quant_algo(s); }
+static int k_qon(app_state *s, int key) { (void)key; return act_quant_enable(s); }
+
+/* Distill */
+static int k_pick(app_state *s, int key) { (void)key; return act_distill_pick(s); }
+static int k_focus(app_state *s, int key) { (void)key; return act_distill_focus(s); }
+static int k_pdel(app_state *s, int key) { (void)key; return act_distill_delete(s); }
+static int k_ploss(app_state *s, int key) { (void)key; return act_distill_loss(s); }
+static int k_palpha(app_state *s, int key) { (void)key; return act_prompt_begin(s, PROMPT_ALPHA); }
+
+/* Jobs */
+static int k_job(app_state *s, int key)
+{
+    return act_job_start(s, key == 'e' ? JOB_EVAL : key == 'p' ? JOB_PTQ : JOB_COMPRESS);
+}
+static int k_cancel(app_state *s, int key) { (void)key; return act_job_cancel(s); }
+static int k_detail(app_state *s, int key) { (void)key; return act_job_detail(s); }
 
 static int k_sort(app_state *s, int key)
 {
@@ -44,6 +105,18 @@ static int k_sort(app_state *s, int key)
     {TK_END, "g/G/Home/End", "first / last " what, k_end, NULL},                  \
     {'G', "g/G/Home/End", "first / last " what, k_end, NULL}
 
+/* without 'g' (Quant uses it) */
+#define MOVES_NO_G(what)                                                          \
+    {TK_DOWN, "j/k/Down/Up", "next / previous " what, k_down, NULL},              \
+    {'j', "j/k/Down/Up", "next / previous " what, k_down, NULL},                  \
+    {TK_UP, "j/k/Down/Up", "next / previous " what, k_up, NULL},                  \
+    {'k', "j/k/Down/Up", "next / previous " what, k_up, NULL},                    \
+    {TK_PGDN, "PgDn/PgUp", "page down / up", k_pgdn, NULL},                       \
+    {TK_PGUP, "PgDn/PgUp", "page down / up", k_pgup, NULL},                       \
+    {TK_HOME, "Home/End/G", "first / last " what, k_home, NULL},                  \
+    {TK_END, "Home/End/G", "first / last " what, k_end, NULL},                    \
+    {'G', "Home/End/G", "first / last " what, k_end, NULL}
+
 static const key_binding layers_keys[] = {
     MOVES("layer"),
     {TK_ENTER, "Enter/l/Right", "inspect the layer's weights", k_inspect, "Inspect"},
@@ -57,7 +130,67 @@ static const key_binding layers_keys[] = {
     {'t', "t", "sort by op type (again: reverse)", k_sort, NULL},
     {'p', "p", "sort by params, biggest first (again: reverse)", k_sort, "Params"},
     {'f', "f", "sort by FLOPs, biggest first (again: reverse)", k_sort, "FLOPs"},
-    {'q', "q", "quit", k_back, "Quit"},
+    {'q', "q", "quit (asks while a job runs)", k_back, "Quit"},
+};
+
+static const key_binding sens_keys[] = {
+    MOVES("group"),
+    {'r', "r", "run a sensitivity sweep as a job (--limit samples)", k_sens_run, "Run"},
+    {'t', "t", "type a FLOPs reduction target: show the ratios chosen", k_sens_target, "Target"},
+    {'o', "o", "sort by sweep order (again: reverse)", k_sens_sort, NULL},
+    {'a', "a", "sort by name (again: reverse)", k_sens_sort, NULL},
+    {'d', "d", "sort by drop at the largest ratio (again: reverse)", k_sens_sort, "Drop"},
+    {'q', "q", "back to Layers", k_back, "Back"},
+};
+
+static const key_binding plan_keys[] = {
+    MOVES("group"),
+    {'+', "+/-", "raise / lower the ratio by 0.05", k_ratio_up, "Ratio"},
+    {'=', "+/-", "raise / lower the ratio by 0.05", k_ratio_up, NULL},
+    {'-', "+/-", "raise / lower the ratio by 0.05", k_ratio_down, NULL},
+    {'0', "0/./Enter", "type a ratio: 0.3, .3 (Enter sets it)", k_ratio_type, NULL},
+    {'.', "0/./Enter", "type a ratio: 0.3, .3 (Enter sets it)", k_ratio_type, NULL},
+    {TK_ENTER, "0/./Enter", "type a ratio: 0.3, .3 (Enter sets it)", k_ratio_type, NULL},
+    {'\r', "0/./Enter", "type a ratio: 0.3, .3 (Enter sets it)", k_ratio_type, NULL},
+    {' ', "Space", "mark / unmark the group", k_mark, "Mark"},
+    {'a', "a", "apply the last ratio to every marked group", k_apply, NULL},
+    {'r', "r", "reset every ratio to 0", k_reset, NULL},
+    {'f', "f", "fill ratios for a FLOPs target from the sensitivity table", k_fill, "Fill"},
+    {'q', "q", "back to Layers", k_back, "Back"},
+};
+
+static const key_binding quant_keys[] = {
+    MOVES_NO_G("tensor"),
+    {' ', "Space", "skip / quantize the tensor", k_qskip, "Skip"},
+    {'b', "b", "bits: 8, 6, 4", k_qbits, "Bits"},
+    {'g', "g", "activation range algorithm: abs_max avg hist KL mse", k_qalgo, "Algo"},
+    {'e', "e", "post-training quantization in the plan: on / off", k_qon, NULL},
+    {'q', "q", "back to Layers", k_back, "Back"},
+};
+
+static const key_binding distill_keys[] = {
+    MOVES("value"),
+    {TK_ENTER, "Enter", "pick the teacher value, then the student value", k_pick, "Pick"},
+    {'\r', "Enter", "pick the teacher value, then the student value", k_pick, NULL},
+    {TK_LEFT, "h/l/Left/Right", "move between values and pairs", k_focus, NULL},
+    {TK_RIGHT, "h/l/Left/Right", "move between values and pairs", k_focus, NULL},
+    {'h', "h/l/Left/Right", "move between values and pairs", k_focus, NULL},
+    {'l', "h/l/Left/Right", "move between values and pairs", k_focus, NULL},
+    {'c', "c", "pair: next loss (soft_label l2 mse cosine)", k_ploss, NULL},
+    {'a', "a", "pair: type its alpha", k_palpha, NULL},
+    {'d', "d", "delete the pair", k_pdel, "Del"},
+    {'q', "q", "back (Esc also cancels a half-picked pair)", k_back, "Back"},
+};
+
+static const key_binding jobs_keys[] = {
+    MOVES("job"),
+    {'e', "e", "queue an evaluation of the model and of the plan", k_job, "Eval"},
+    {'p', "p", "queue post-training quantization of the plan", k_job, "PTQ"},
+    {'x', "x", "queue the whole plan as `pare compress` runs it", k_job, NULL},
+    {'c', "c", "cancel the selected job", k_cancel, "Cancel"},
+    {TK_ENTER, "Enter", "show / hide the job's result", k_detail, "Result"},
+    {'\r', "Enter", "show / hide the job's result", k_detail, NULL},
+    {'q', "q", "back to Layers", k_back, "Back"},
 };
 
 static const key_binding inspect_keys[] = {
@@ -77,8 +210,18 @@ static const key_binding global_keys[] = {
     {TK_F1, "?/F1", "this help (type to filter, Esc closes)", k_help, NULL},
     {TK_TAB, "Tab", "next screen", k_next, "Screen"},
     {TK_BTAB, "S-Tab", "previous screen", k_prev, NULL},
+    {':', ":", "command: w FILE, e FILE, data SPEC, limit N, epochs N, q", k_command, "Cmd"},
+    {'s', "s", "save the plan as a job file (:w)", k_save, "Save"},
+    {'1', "1-8", "screen: Layers Inspect Sens Plan Quant Distill Jobs Log", k_screen, NULL},
+    {'2', "1-8", "screen: Layers Inspect Sens Plan Quant Distill Jobs Log", k_screen, NULL},
+    {'3', "1-8", "screen: Layers Inspect Sens Plan Quant Distill Jobs Log", k_screen, NULL},
+    {'4', "1-8", "screen: Layers Inspect Sens Plan Quant Distill Jobs Log", k_screen, NULL},
+    {'5', "1-8", "screen: Layers Inspect Sens Plan Quant Distill Jobs Log", k_screen, NULL},
+    {'6', "1-8", "screen: Layers Inspect Sens Plan Quant Distill Jobs Log", k_screen, NULL},
+    {'7', "1-8", "screen: Layers Inspect Sens Plan Quant Distill Jobs Log", k_screen, NULL},
+    {'8', "1-8", "screen: Layers Inspect Sens Plan Quant Distill Jobs Log", k_screen, NULL},
     {'L', "L", "show the Log", k_log, NULL},
-    {TK_F10, "F10", "quit", k_quit, NULL},
+    {TK_F10, "F10", "quit (asks while a job runs)", k_quit_confirm, NULL},
 };
 
 #define N(a) (int)(sizeof a / sizeof a[0])
@@ -92,6 +235,21 @@ const key_binding *keys_screen(int screen, int *n)
     case SCREEN_LOG:
         *n = N(log_keys);
         return log_keys;
+    case SCREEN_SENS:
+        *n = N(sens_keys);
+        return sens_keys;
+    case SCREEN_PLAN:
+        *n = N(plan_keys);
+        return plan_keys;
+    case SCREEN_QUANT:
+        *n = N(quant_keys);
+        return quant_keys;
+    case SCREEN_DISTILL:
+        *n = N(distill_keys);
+        return distill_keys;
+    case SCREEN_JOBS:
+        *n = N(jobs_keys);
+        return jobs_keys;
     default:
         *n = N(layers_keys);
         return layers_keys;
@@ -112,7 +270,11 @@ int keys_dispatch(app_state *s, int key, int mouse_y, int mouse_x)
     if (key == TK_INTERRUPT)
         return APP_FX_QUIT;
     if (key == TK_RESIZE)
-        return APP_FX_REDRAW; /* the loop reads the new size */
+        return act_tick(s) | APP_FX_REDRAW; /* the loop reads the new size */
+    if (key == TK_TICK)
+        return act_tick(s);
+    if (s->prompt)
+        return act_prompt_key(s, key);
     if (s->help_open)
         return act_help_key(s, key);
     if (s->searching)
@@ -120,7 +282,7 @@ int keys_dispatch(app_state *s, int key, int mouse_y, int mouse_x)
     if (key == TK_MOUSE)
         return act_click(s, mouse_y, mouse_x);
     if (key == TK_ESC)
-        return s->screen != SCREEN_LAYERS ? act_screen_set(s, SCREEN_LAYERS) : APP_FX_NONE;
+        return s->screen != SCREEN_LAYERS ? act_back(s) : APP_FX_NONE;
     t = keys_screen(s->screen, &n);
     for (int i = 0; i < n; i++)
         if (t[i].key == key)

@@ -46,7 +46,7 @@ bool term_init(void)
     keypad(stdscr, TRUE);
     set_escdelay(25);
     curs_set(0);
-    timeout(250); /* wake up to notice signals */
+    timeout(100); /* wake up to notice signals and job events */
     mousemask(BUTTON1_CLICKED | BUTTON1_PRESSED, NULL);
     colors = has_colors() && !getenv("NO_COLOR");
     if (colors) {
@@ -133,7 +133,7 @@ int term_read_key(int *mouse_y, int *mouse_x)
             return TK_INTERRUPT;
         rc = get_wch(&ch);
         if (rc == ERR)
-            continue;
+            return got_signal ? TK_INTERRUPT : TK_TICK;
         if (rc == OK) {
             if (ch == '\r' || ch == '\n')
                 return TK_ENTER;

@@ -8,35 +8,96 @@
 
 static void draw_title(const app_state *s, grid *g)
 {
-    char params[32], flops[32];
-    int x, tabs = 0;
+    char params[32], flops[32], p2[32], f2[32], text[200];
+    int x, tabs = 0, len;
+    bool full = true;
 
+    grid_fill(g, 0, 0, g->w, 1, 0, GC_TITLE);
+    if (!s->stats) {
+        grid_text(g, 0, 0, g->w, " pare  (no model)", GA_BOLD, GC_TITLE);
+        return;
+    }
+    grid_fmt_count(s->stats->params, params, sizeof params);
+    grid_fmt_si(s->stats->flops, flops, sizeof flops);
+    if (s->plan_valid && (s->plan_params != s->stats->params || s->plan_flops != s->stats->flops))
+        len = snprintf(text, sizeof text, " pare  %s  params %s>%s  FLOPs %s>%s", s->model_name,
+                       params, grid_fmt_count(s->plan_params, p2, sizeof p2), flops,
+                       grid_fmt_si(s->plan_flops, f2, sizeof f2));
+    else
+        len = snprintf(text, sizeof text, " pare  %s  params %s  FLOPs %s", s->model_name, params,
+                       flops);
     for (int i = 0; i < SCREEN_COUNT; i++)
         tabs += (int)strlen(app_screen_names[i]) + 2;
-    if (g->w - tabs < 40)
+    if (g->w - tabs < len + 1) {
+        /* compact: numbers, the current screen named */
+        full = false;
+        tabs = 2 * (SCREEN_COUNT - 1) + (int)strlen(app_screen_names[s->screen]) + 5;
+    }
+    if (g->w - tabs < len + 1) {
+        /* only the current screen */
+        tabs = (int)strlen(app_screen_names[s->screen]) + 6;
+        if (g->w - tabs >= len + 1)
+            grid_printf(g, g->w - tabs, 0, -1, GA_REVERSE | GA_BOLD, GC_TITLE, " [%d %s]",
+                        s->screen + 1, app_screen_names[s->screen]);
         tabs = 0;
-    grid_fill(g, 0, 0, g->w, 1, 0, GC_TITLE);
-    if (s->stats)
-        grid_printf(g, 0, 0, g->w - tabs - 1, GA_BOLD, GC_TITLE, " pare  %s  params %s  FLOPs %s",
-                    s->model_name,
-                    grid_fmt_count(s->stats->params, params, sizeof params),
-                    grid_fmt_si(s->stats->flops, flops, sizeof flops));
-    else
-        grid_text(g, 0, 0, g->w, " pare  (no model)", GA_BOLD, GC_TITLE);
-    /* screen tabs at the right, if they fit after the text */
+    }
+    grid_text(g, 0, 0, len < g->w ? len : g->w, text, GA_BOLD, GC_TITLE);
+    /* the plan's arrows: one cell each */
+    for (int i = 0; i < len && i < g->w; i++)
+        if (g->cells[i].cp == '>') {
+            g->cells[i].cp = 0x2192; /* → */
+            g->cells[i].ascii = '>';
+        }
     if (!tabs)
         return;
     x = g->w - tabs;
     for (int i = 0; i < SCREEN_COUNT; i++) {
         bool cur = i == s->screen;
 
-        x += grid_printf(g, x, 0, -1, cur ? GA_REVERSE | GA_BOLD : 0, GC_TITLE,
-                         cur ? "[%s]" : " %s ", app_screen_names[i]);
+        if (full)
+            x += grid_printf(g, x, 0, -1, cur ? GA_REVERSE | GA_BOLD : 0, GC_TITLE,
+                             cur ? "[%s]" : " %s ", app_screen_names[i]);
+        else if (cur)
+            x += grid_printf(g, x, 0, -1, GA_REVERSE | GA_BOLD, GC_TITLE, " [%d %s]", i + 1,
+                             app_screen_names[i]);
+        else
+            x += grid_printf(g, x, 0, -1, 0, GC_TITLE, " %d", i + 1);
     }
 }
 
 static void draw_message(const app_state *s, grid *g, int y)
 {
+    if (s->prompt) {
+        char label[160];
+        int n;
+
+        switch (s->prompt) {
+        case PROMPT_COMMAND:
+            snprintf(label, sizeof label, ":");
+            break;
+        case PROMPT_RATIO:
+            snprintf(label, sizeof label, "ratio for %s: ",
+                     s->groups ? s->groups->groups[s->plan_cursor].name : "");
+            break;
+        case PROMPT_TARGET:
+            snprintf(label, sizeof label, "FLOPs reduction target (0.3 or 30%%): ");
+            break;
+        case PROMPT_FILL:
+            snprintf(label, sizeof label, "fill the plan for a FLOPs reduction (0.3 or 30%%): ");
+            break;
+        case PROMPT_ALPHA:
+            snprintf(label, sizeof label, "alpha of pair %d: ", s->pair_cursor + 1);
+            break;
+        default:
+            snprintf(label, sizeof label, "a job is running: quit anyway? (y/n) ");
+            break;
+        }
+        n = grid_printf(g, 0, y, g->w, GA_BOLD, s->prompt == PROMPT_QUIT ? GC_ERROR : GC_DEFAULT,
+                        "%s%s", label, s->prompt_buf);
+        if (s->prompt != PROMPT_QUIT)
+            grid_put(g, n, y, 0x2588, '_', 0, GC_DEFAULT); /* the cursor */
+        return;
+    }
     if (s->searching) {
         int n = grid_printf(g, 0, y, g->w, GA_BOLD, GC_DEFAULT, "/%s", s->search);
 
@@ -74,7 +135,12 @@ static void draw_bar(const app_state *s, grid *g, int y)
         bar_add(g, x, y, "type", "Filter");
         return;
     }
-    if (s->searching) {
+    if (s->prompt == PROMPT_QUIT) {
+        x = bar_add(g, x, y, "y", "Quit");
+        bar_add(g, x, y, "n", "Stay");
+        return;
+    }
+    if (s->searching || s->prompt) {
         x = bar_add(g, x, y, "Enter", "Done");
         bar_add(g, x, y, "Esc", "Cancel");
         return;
@@ -117,6 +183,21 @@ void view_app_draw(const app_state *s, grid *g)
         break;
     case SCREEN_LOG:
         view_log_draw(s, g, 1, body);
+        break;
+    case SCREEN_SENS:
+        view_sens_draw(s, g, 1, body);
+        break;
+    case SCREEN_PLAN:
+        view_plan_draw(s, g, 1, body);
+        break;
+    case SCREEN_QUANT:
+        view_quant_draw(s, g, 1, body);
+        break;
+    case SCREEN_DISTILL:
+        view_distill_draw(s, g, 1, body);
+        break;
+    case SCREEN_JOBS:
+        view_jobs_draw(s, g, 1, body);
         break;
     default:
         view_layers_draw(s, g, 1, body);

@@ -6,14 +6,16 @@
 #include "app.h"
 
 typedef struct cols {
-    int name, op, shape, params, flops; /* widths */
+    int name, op, shape, params, flops, plan; /* widths; plan: ratio, quant, distill */
 } cols;
+
+#define PLAN_W 14 /* "ratio quant KD": " 0.25 int8  T" */
 
 static cols layout(int w)
 {
-    cols c = {0, 11, 20, 9, 9};
+    cols c = {0, 8, 19, 7, 8, w >= 76 ? PLAN_W : 0};
 
-    c.name = w - (c.op + c.shape + c.params + c.flops + 4);
+    c.name = w - (c.op + c.shape + c.params + c.flops + c.plan + (c.plan ? 5 : 4));
     return c;
 }
 
@@ -61,6 +63,9 @@ static void draw_header(const app_state *s, grid *g, int y, cols c)
     header_cell(g, x, y, c.params, "params", sort_mark(s, SORT_PARAMS, true), true);
     x += c.params + 1;
     header_cell(g, x, y, c.flops, "FLOPs", sort_mark(s, SORT_FLOPS, true), true);
+    x += c.flops + 1;
+    if (c.plan)
+        header_cell(g, x, y, c.plan, "ratio quant KD", "", false);
     /* fix the ASCII fallbacks of the marks */
     for (int i = 0; i < g->w; i++) {
         grid_cell *cell = &g->cells[y * g->w + i];
@@ -112,10 +117,33 @@ void view_layers_draw(const app_state *s, grid *g, int y0, int rows)
         x += c.params + 1;
         right_text(g, x, yy, c.flops, ls->flops == 0 ? "-" : grid_fmt_si(ls->flops, buf, sizeof buf),
                    attr, color);
+        x += c.flops + 1;
+        if (c.plan) {
+            int gi = plan_group_of_node(s, node), q = plan_quant_of_node(s, node);
+            int kd = plan_distill_of_node(s, node);
+
+            if (gi >= 0 && s->ratio[gi] > 0)
+                grid_printf(g, x, yy, 5, attr | GA_BOLD, color, "%5.2f", s->ratio[gi]);
+            else if (gi >= 0)
+                grid_text(g, x, yy, 5, "    .", attr, color);
+            if (q)
+                grid_text(g, x + 6, yy, 4, q == 2 ? "skip" : s->quant_bits == 8 ? "int8"
+                                          : s->quant_bits == 6 ? "int6" : "int4",
+                          attr, cur ? color : q == 2 ? GC_ERROR : GC_ACCENT);
+            if (kd)
+                grid_put(g, x + 12, yy, (uint32_t)kd, (char)kd, attr | GA_BOLD, cur ? color : GC_ACCENT);
+        }
     }
     grid_fill(g, 0, y, g->w, 1, GA_BOLD, GC_HEADER);
     grid_printf(g, 0, y, g->w, GA_BOLD, GC_HEADER, "total %d layers  params %s  FLOPs %s%s  row %d/%d",
                 s->stats->n_layers, grid_fmt_count(s->stats->params, buf, sizeof buf),
                 grid_fmt_si(s->stats->flops, buf2, sizeof buf2),
                 s->stats->flops_complete ? "" : "+?", s->n_rows ? s->cursor + 1 : 0, s->n_rows);
+    if (s->plan_valid && (s->plan_params != s->stats->params || s->plan_flops != s->stats->flops)) {
+        char a[32], b[32];
+        int len = snprintf(buf, sizeof buf, "plan %s / %s", grid_fmt_count(s->plan_params, a, sizeof a),
+                           grid_fmt_si(s->plan_flops, b, sizeof b));
+
+        grid_text(g, g->w - len, y, len, buf, GA_BOLD, GC_HEADER);
+    }
 }

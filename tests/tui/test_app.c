@@ -7,6 +7,11 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "pare/job.h"
 
 #include "pare/alloc.h"
 
@@ -14,6 +19,7 @@
 #include "grid.h"
 
 #define LENET PARE_TEST_DATA "/lenet5.onnx"
+#define RESNET PARE_TEST_DATA "/resnet8.onnx"
 
 static int setup(void **state)
 {
@@ -209,7 +215,8 @@ static void test_screens_cycle(void **state)
 
     keys_dispatch(s, TK_TAB, 0, 0);
     assert_int_equal(s->screen, SCREEN_INSPECT);
-    keys_dispatch(s, TK_TAB, 0, 0);
+    for (int i = 2; i < SCREEN_COUNT; i++)
+        keys_dispatch(s, TK_TAB, 0, 0);
     assert_int_equal(s->screen, SCREEN_LOG);
     keys_dispatch(s, TK_TAB, 0, 0);
     assert_int_equal(s->screen, SCREEN_LAYERS);
@@ -297,6 +304,499 @@ static void test_open_fails_under_oom(void **state)
     }
 }
 
+
+/* ---- plan, quant, distill, jobs (resnet8 with the 256-image sample) ---- */
+
+static int setup_resnet(void **state)
+{
+    static app_state s;
+
+    app_init(&s);
+    act_resize(&s, 24, 80);
+    act_open_model(&s, RESNET, "fashion-mnist:test");
+    snprintf(s.data_dir, sizeof s.data_dir, "%s", PARE_TEST_DATA "/fmnist-sample");
+    s.limit = 64;
+    *state = &s;
+    return s.graph && s.groups ? 0 : -1;
+}
+
+static void keys(app_state *s, const char *text)
+{
+    for (const char *p = text; *p; p++)
+        keys_dispatch(s, *p == '\n' ? TK_ENTER : *p, 0, 0);
+}
+
+/* Applies job events until no job is queued or running (fails after ~120 s). */
+static void wait_jobs(app_state *s)
+{
+    for (int i = 0; i < 12000 && app_jobs_busy(s); i++) {
+        usleep(10000);
+        keys_dispatch(s, TK_TICK, 0, 0);
+    }
+    assert_false(app_jobs_busy(s));
+}
+
+static int first_prunable(const app_state *s, int from)
+{
+    for (int i = from; i < s->groups->n; i++)
+        if (s->groups->groups[i].prunable)
+            return i;
+    return -1;
+}
+
+static void test_plan_ratios_change_totals(void **state)
+{
+    app_state *s = *state;
+    int a = first_prunable(s, 0), b = first_prunable(s, a + 1);
+    double f0 = s->stats->flops, f1;
+
+    assert_true(a >= 0 && b > a);
+    assert_true(s->plan_valid);
+    assert_true(s->plan_flops == f0);
+    keys_dispatch(s, '4', 0, 0); /* Plan screen */
+    assert_int_equal(s->screen, SCREEN_PLAN);
+    s->plan_cursor = a;
+    keys_dispatch(s, '+', 0, 0);
+    assert_true(fabs(s->ratio[a] - 0.05) < 1e-9);
+    keys(s, "0.5\n"); /* typing a number sets it */
+    assert_int_equal(s->prompt, PROMPT_NONE);
+    assert_true(fabs(s->ratio[a] - 0.5) < 1e-9);
+    f1 = s->plan_flops;
+    assert_true(f1 < f0);
+    assert_true(s->plan_params < s->stats->params);
+    s->plan_cursor = b;
+    keys(s, "\n30%\n"); /* Enter opens the prompt; a percentage works too */
+    assert_true(fabs(s->ratio[b] - 0.3) < 1e-9);
+    assert_true(s->plan_flops < f1);
+    keys_dispatch(s, '-', 0, 0);
+    assert_true(fabs(s->ratio[b] - 0.25) < 1e-9);
+    /* the Layers table shows the ratio on the producer */
+    assert_true(plan_group_of_node(s, s->groups->groups[a].producers[0]) == a);
+    keys(s, "\n2\n"); /* 2 is no ratio: an error, nothing changes */
+    assert_true(s->message_is_error);
+    assert_true(fabs(s->ratio[b] - 0.25) < 1e-9);
+    keys_dispatch(s, 'r', 0, 0);
+    assert_true(s->plan_flops == f0);
+    assert_true(s->ratio[a] == 0 && s->ratio[b] == 0);
+    /* a click selects a group; below the list it does nothing */
+    assert_int_equal(keys_dispatch(s, TK_MOUSE, 2 + 3, 10), APP_FX_REDRAW);
+    assert_int_equal(s->plan_cursor, 3);
+    assert_int_equal(keys_dispatch(s, TK_MOUSE, 2 + s->groups->n + 1, 10), APP_FX_NONE);
+    assert_int_equal(s->plan_cursor, 3);
+}
+
+static void test_plan_mark_and_apply(void **state)
+{
+    app_state *s = *state;
+    int a = first_prunable(s, 0), b = first_prunable(s, a + 1);
+
+    act_screen_set(s, SCREEN_PLAN);
+    s->plan_cursor = a;
+    keys(s, "0.4\n");
+    s->plan_cursor = a;
+    keys_dispatch(s, ' ', 0, 0);
+    s->plan_cursor = b;
+    keys_dispatch(s, ' ', 0, 0);
+    assert_true(s->marked[a] && s->marked[b]);
+    keys_dispatch(s, 'a', 0, 0);
+    assert_true(fabs(s->ratio[b] - 0.4) < 1e-9);
+    /* an unprunable group refuses a ratio */
+    for (int i = 0; i < s->groups->n; i++)
+        if (!s->groups->groups[i].prunable) {
+            s->plan_cursor = i;
+            keys_dispatch(s, '+', 0, 0);
+            assert_true(s->ratio[i] == 0);
+            assert_true(s->message_is_error);
+            break;
+        }
+}
+
+static void test_quant_toggles(void **state)
+{
+    app_state *s = *state;
+    int w = -1;
+
+    keys_dispatch(s, '5', 0, 0);
+    assert_int_equal(s->screen, SCREEN_QUANT);
+    assert_true(s->n_qt > 10);
+    assert_false(s->quant_on);
+    assert_false(s->qt[0].is_weight); /* the model input feeding the stem conv */
+    assert_true(s->qt[1].is_weight);
+    keys_dispatch(s, ' ', 0, 0);
+    assert_true(s->qt[0].skip);
+    assert_true(s->quant_on);
+    assert_int_equal(s->quant_cursor, 1); /* moves on, like a checklist */
+    keys_dispatch(s, ' ', 0, 0);
+    assert_true(s->qt[1].skip);
+    w = s->qt[1].node;
+    assert_int_equal(plan_quant_of_node(s, w), 2);
+    keys_dispatch(s, 'b', 0, 0);
+    assert_int_equal(s->quant_bits, 6);
+    keys_dispatch(s, 'b', 0, 0);
+    keys_dispatch(s, 'b', 0, 0);
+    assert_int_equal(s->quant_bits, 8);
+    keys_dispatch(s, 'g', 0, 0);
+    assert_int_equal(s->quant_algo, PARE_JOB_ALGO_KL); /* hist -> KL */
+    keys_dispatch(s, 'e', 0, 0);
+    assert_false(s->quant_on);
+    assert_int_equal(plan_quant_of_node(s, w), 0);
+}
+
+static void test_distill_pairs(void **state)
+{
+    app_state *s = *state;
+    char text[200];
+
+    keys_dispatch(s, '6', 0, 0);
+    assert_int_equal(s->screen, SCREEN_DISTILL);
+    assert_true(s->n_dvalues > 5);
+    keys_dispatch(s, TK_ENTER, 0, 0);
+    assert_int_equal(s->distill_teacher, s->dvalues[0]);
+    keys_dispatch(s, TK_ESC, 0, 0); /* cancels the half pair, stays */
+    assert_int_equal(s->distill_teacher, -1);
+    assert_int_equal(s->screen, SCREEN_DISTILL);
+    keys_dispatch(s, TK_END, 0, 0);
+    keys_dispatch(s, TK_ENTER, 0, 0); /* teacher: logits */
+    keys_dispatch(s, TK_ENTER, 0, 0); /* student: the same value */
+    assert_int_equal(s->n_pairs, 1);
+    assert_int_equal(s->pairs[0].teacher, s->pairs[0].student);
+    assert_int_equal(plan_pair_compat(s, s->pairs[0].teacher, s->pairs[0].student, text, sizeof text), 0);
+    /* a 4-D teacher and the 2-D logits do not fit */
+    keys_dispatch(s, TK_HOME, 0, 0);
+    keys_dispatch(s, TK_ENTER, 0, 0);
+    keys_dispatch(s, TK_END, 0, 0);
+    keys_dispatch(s, TK_ENTER, 0, 0);
+    assert_int_equal(s->n_pairs, 1);
+    assert_true(s->message_is_error);
+    assert_non_null(strstr(s->message, "incompatible"));
+    keys_dispatch(s, TK_ESC, 0, 0);
+    keys_dispatch(s, 'l', 0, 0); /* to the pairs */
+    assert_true(s->distill_on_pairs);
+    keys_dispatch(s, 'c', 0, 0);
+    assert_int_equal(s->pairs[0].loss, 3); /* mse -> cosine */
+    keys(s, "a0.5\n");
+    assert_true(fabs(s->pairs[0].alpha - 0.5) < 1e-12);
+    assert_int_equal(plan_distill_of_node(s, s->graph->values[s->pairs[0].student].producer), 'B');
+    keys_dispatch(s, 'd', 0, 0);
+    assert_int_equal(s->n_pairs, 0);
+}
+
+static void test_channels_differ_needs_adapter(void **state)
+{
+    app_state *s = *state;
+    char text[200];
+    int a = -1, b = -1;
+
+    /* the student is the planned model: pruning the group of a value
+       changes its channels (also after the BatchNormalization/Relu that
+       follow the conv) */
+    int gi = first_prunable(s, 0), prod = s->groups->groups[gi].producers[0];
+
+    a = s->graph->nodes[prod].outputs[0];
+    for (int i = 0; i < s->graph->n_nodes && b < 0; i++)
+        if (!strcmp(s->graph->nodes[i].op_type, "Relu") &&
+            s->graph->values[s->graph->nodes[i].inputs[0]].producer >= 0 &&
+            (s->graph->values[s->graph->nodes[i].inputs[0]].producer == prod))
+            b = s->graph->nodes[i].outputs[0];
+    assert_int_equal(plan_pair_compat(s, a, a, text, sizeof text), 0);
+    s->ratio[gi] = 0.5;
+    assert_int_equal(plan_pair_compat(s, a, a, text, sizeof text), 1);
+    assert_non_null(strstr(text, "adapter"));
+    if (b >= 0)
+        assert_int_equal(plan_pair_compat(s, b, b, text, sizeof text), 1);
+}
+
+static void test_save_and_load_plan(void **state)
+{
+    app_state *s = *state;
+    int a = first_prunable(s, 0), b = first_prunable(s, a + 1);
+    char path[256], cmd[300];
+    pare_job *job = NULL;
+    pare_error err = {0};
+    int t, st;
+
+    snprintf(path, sizeof path, "/tmp/pare-test-plan-%d.yaml", (int)getpid());
+    s->ratio[a] = 0.25;
+    s->ratio[b] = 0.5;
+    s->qt[0].skip = s->qt[3].skip = true;
+    s->quant_on = true;
+    s->quant_bits = 6;
+    t = s->dvalues[s->n_dvalues - 1];
+    st = t;
+    assert_true(act_distill_alpha(s, 1) == APP_FX_NONE); /* no pair yet */
+    s->distill_cursor = s->n_dvalues - 1;
+    act_screen_set(s, SCREEN_DISTILL);
+    keys_dispatch(s, TK_ENTER, 0, 0);
+    keys_dispatch(s, TK_ENTER, 0, 0);
+    assert_int_equal(s->n_pairs, 1);
+    snprintf(cmd, sizeof cmd, ":w %s\n", path);
+    keys(s, cmd);
+    assert_false(s->message_is_error);
+    assert_non_null(strstr(s->message, "saved"));
+    assert_int_equal(pare_job_load(path, &job, NULL, &err), PARE_OK);
+    assert_int_equal(job->layers.n, 2);
+    assert_string_equal(job->layers.names[0], s->groups->groups[a].name);
+    assert_true(fabs(job->layers.ratios[1] - 0.5) < 1e-9);
+    assert_true(job->quant_post.meta.present);
+    assert_int_equal(job->quant_post.weight_bits, 6);
+    assert_int_equal(job->quant_post.skip_tensor_list.n, 2);
+    assert_int_equal(job->distill.pairs.n, 1);
+    assert_string_equal(job->distill.pairs.v[0].student, s->graph->values[st].name);
+    assert_true(job->train.meta.present); /* distillation trains */
+    assert_int_equal(pare_job_check_runnable(job, NULL, &err), PARE_OK);
+    assert_non_null(strstr(job->global.model, "resnet8.onnx"));
+    /* fashion-mnist: trains and calibrates on train, evaluates on the workbench's split */
+    assert_string_equal(job->global.data, "fashion-mnist:train");
+    assert_string_equal(job->global.eval_data, "fashion-mnist:test");
+    pare_job_free(job);
+    /* forget the plan, then open it back */
+    act_plan_reset(s);
+    s->qt[0].skip = s->qt[3].skip = false;
+    s->quant_on = false;
+    s->quant_bits = 8;
+    s->n_pairs = 0;
+    snprintf(cmd, sizeof cmd, ":e %s\n", path);
+    keys(s, cmd);
+    assert_false(s->message_is_error);
+    assert_true(fabs(s->ratio[a] - 0.25) < 1e-9 && fabs(s->ratio[b] - 0.5) < 1e-9);
+    assert_true(s->qt[0].skip && s->qt[3].skip && !s->qt[1].skip);
+    assert_true(s->quant_on);
+    assert_int_equal(s->quant_bits, 6);
+    assert_int_equal(s->n_pairs, 1);
+    assert_int_equal(s->pairs[0].teacher, t);
+    assert_true(s->plan_flops < s->stats->flops);
+    unlink(path);
+    /* a file that is not there: an error on the message line */
+    keys(s, ":e /nonexistent/plan.yaml\n");
+    assert_true(s->message_is_error);
+}
+
+/* :teacher FILE: pairs name the teacher model's values; saved and opened back */
+static void test_teacher_model(void **state)
+{
+    app_state *s = *state;
+    char path[256], cmd[300];
+    pare_job *job = NULL;
+    pare_error err = {0};
+    int n;
+
+    keys(s, ":teacher /nonexistent.onnx\n");
+    assert_true(s->message_is_error);
+    assert_null(s->teacher);
+    keys(s, ":teacher " LENET "\n");
+    assert_non_null(s->teacher);
+    act_screen_set(s, SCREEN_DISTILL);
+    plan_distill_list(s, &n, NULL, NULL);
+    assert_int_equal(n, s->n_tvalues); /* the teacher's values first */
+    keys_dispatch(s, TK_END, 0, 0);
+    keys_dispatch(s, TK_ENTER, 0, 0); /* lenet's output [batch, 10] */
+    assert_string_equal(s->teacher->values[s->distill_teacher].name, "logits");
+    plan_distill_list(s, &n, NULL, NULL);
+    assert_int_equal(n, s->n_dvalues); /* then the student's */
+    keys_dispatch(s, TK_END, 0, 0);
+    keys_dispatch(s, TK_ENTER, 0, 0);
+    assert_int_equal(s->n_pairs, 1);
+    assert_int_equal(plan_distill_of_node(s, s->graph->values[s->pairs[0].student].producer), 'S');
+    snprintf(path, sizeof path, "/tmp/pare-test-teacher-%d.yaml", (int)getpid());
+    snprintf(cmd, sizeof cmd, ":w %s\n", path);
+    keys(s, cmd);
+    assert_false(s->message_is_error);
+    assert_int_equal(pare_job_load(path, &job, NULL, &err), PARE_OK);
+    assert_non_null(job->distill.teacher_model);
+    assert_non_null(strstr(job->distill.teacher_model, "lenet5.onnx"));
+    assert_int_equal(job->distill.pairs.n, 1);
+    pare_job_free(job);
+    keys(s, ":teacher\n"); /* back to the model itself: pairs go */
+    assert_null(s->teacher);
+    assert_int_equal(s->n_pairs, 0);
+    snprintf(cmd, sizeof cmd, ":e %s\n", path);
+    keys(s, cmd);
+    assert_false(s->message_is_error);
+    assert_non_null(s->teacher);
+    assert_int_equal(s->n_pairs, 1);
+    unlink(path);
+}
+
+static void test_commands(void **state)
+{
+    app_state *s = *state;
+
+    keys(s, ":frob\n");
+    assert_true(s->message_is_error);
+    assert_non_null(strstr(s->message, "unknown command ':frob'"));
+    keys(s, ":limit abc\n");
+    assert_true(s->message_is_error);
+    keys(s, ":limit 32\n");
+    assert_int_equal(s->limit, 32);
+    keys(s, ":plan\n");
+    assert_int_equal(s->screen, SCREEN_PLAN);
+    keys_dispatch(s, ':', 0, 0);
+    keys(s, "w");
+    keys_dispatch(s, TK_ESC, 0, 0); /* Esc drops the prompt */
+    assert_int_equal(s->prompt, PROMPT_NONE);
+    keys(s, ":data\n");
+    assert_string_equal(s->data_spec, "");
+    keys_dispatch(s, '0', 0, 0); /* on Plan 0 and . start a ratio */
+    assert_int_equal(s->prompt, PROMPT_RATIO);
+    keys_dispatch(s, TK_ESC, 0, 0);
+    keys_dispatch(s, '7', 0, 0); /* other digits still go to screens */
+    assert_int_equal(s->screen, SCREEN_JOBS);
+    keys_dispatch(s, 'e', 0, 0); /* no data: refused with a hint */
+    assert_true(s->message_is_error);
+    assert_non_null(strstr(s->message, ":data"));
+    assert_int_equal(s->n_jobs, 0);
+}
+
+static void test_sens_job_then_target_and_fill(void **state)
+{
+    app_state *s = *state;
+    int steps = 0;
+
+    keys_dispatch(s, '3', 0, 0);
+    assert_int_equal(s->screen, SCREEN_SENS);
+    keys_dispatch(s, 'r', 0, 0);
+    assert_int_equal(s->n_jobs, 1);
+    assert_int_equal(s->jobs[0].kind, JOB_SENS);
+    while (app_jobs_busy(s) && steps++ < 12000) {
+        usleep(10000);
+        keys_dispatch(s, TK_TICK, 0, 0);
+        keys_dispatch(s, 'j', 0, 0); /* the UI keeps working meanwhile */
+    }
+    assert_int_equal(s->jobs[0].state, JS_DONE);
+    assert_non_null(s->sens);
+    assert_true(s->n_sens_rows > 3);
+    assert_int_equal(s->sens->n_samples, 64);
+    assert_true(s->jobs[0].n_result > 0);
+    keys_dispatch(s, 'd', 0, 0); /* worst first */
+    for (int i = 1; i < s->n_sens_rows; i++) {
+        pare_sens_point p0[PARE_SENS_MAX_RATIOS], p1[PARE_SENS_MAX_RATIOS];
+        int n0 = pare_sens_group_points(s->sens, s->sens_rows[i - 1], p0);
+        int n1 = pare_sens_group_points(s->sens, s->sens_rows[i], p1);
+
+        assert_true(p0[n0 - 1].drop >= p1[n1 - 1].drop);
+    }
+    keys(s, "t0.3\n");
+    assert_false(s->message_is_error);
+    assert_non_null(s->sens_pick);
+    assert_true(s->sens_pick_flops < s->sens->flops);
+    keys_dispatch(s, '4', 0, 0);
+    keys(s, "f30%\n");
+    assert_true(s->plan_flops <= 0.75 * s->stats->flops);
+    assert_true(isfinite(s->plan_loss));
+}
+
+static void test_eval_ptq_jobs_and_cancel(void **state)
+{
+    app_state *s = *state;
+    int a = first_prunable(s, 0);
+    bool found = false;
+
+    act_screen_set(s, SCREEN_PLAN);
+    s->plan_cursor = a;
+    keys(s, "0.5\n");
+    s->qt[1].skip = true;
+    keys_dispatch(s, TK_ESC, 0, 0);
+    keys_dispatch(s, '7', 0, 0);
+    keys_dispatch(s, 'e', 0, 0);
+    keys_dispatch(s, 'p', 0, 0);
+    keys_dispatch(s, 'e', 0, 0); /* queued behind, then cancelled before it starts */
+    assert_int_equal(s->n_jobs, 3);
+    s->jobs_cursor = 2;
+    keys_dispatch(s, 'c', 0, 0);
+    wait_jobs(s);
+    assert_int_equal(s->jobs[0].state, JS_DONE);
+    assert_int_equal(s->jobs[1].state, JS_DONE);
+    assert_int_equal(s->jobs[2].state, JS_CANCELED);
+    for (int i = 0; i < s->jobs[0].n_result; i++)
+        found |= strstr(s->jobs[0].result[i], "top-1") != NULL;
+    assert_true(found);
+    found = false;
+    for (int i = 0; i < s->jobs[1].n_result; i++)
+        found |= strstr(s->jobs[1].result[i], "1 skipped") != NULL;
+    assert_true(found);
+    /* PTQ leaves the weights' SNR on the Quant screen; the skipped one has none */
+    assert_true(s->qt[3].is_weight && isfinite(s->qt[3].snr_db) && s->qt[3].snr_db > 10);
+    assert_true(isnan(s->qt[1].snr_db));
+    s->jobs_cursor = 0;
+    keys_dispatch(s, TK_ENTER, 0, 0);
+    assert_true(s->job_detail);
+    keys_dispatch(s, 'q', 0, 0); /* closes the result first */
+    assert_false(s->job_detail);
+    assert_int_equal(s->screen, SCREEN_JOBS);
+}
+
+/* x: the plan as pare compress runs it (prune, distilled fine-tuning, PTQ);
+ * needs the Fashion-MNIST train split, else skipped. */
+static void test_compress_job(void **state)
+{
+    app_state *s = *state;
+    char dir[] = "/tmp/pare-tui-compress-XXXXXX", cwd[1024], path[1200];
+    int a = first_prunable(s, 0);
+    bool wrote = false, trained = false;
+    FILE *f;
+
+    snprintf(path, sizeof path, "%s/train-images-idx3-ubyte.gz", PARE_FMNIST_DIR);
+    f = fopen(path, "rb");
+    if (!f) {
+        skip();
+        return;
+    }
+    fclose(f);
+    snprintf(s->data_dir, sizeof s->data_dir, "%s", PARE_FMNIST_DIR);
+    assert_non_null(mkdtemp(dir));
+    assert_non_null(getcwd(cwd, sizeof cwd));
+    assert_int_equal(chdir(dir), 0);
+    s->ratio[a] = 0.25;
+    plan_update_totals(s);
+    s->quant_on = true;
+    act_screen_set(s, SCREEN_DISTILL);
+    keys_dispatch(s, TK_END, 0, 0);
+    keys_dispatch(s, TK_ENTER, 0, 0);
+    keys_dispatch(s, TK_ENTER, 0, 0);
+    keys(s, ":iters 2\n");
+    act_screen_set(s, SCREEN_JOBS);
+    keys_dispatch(s, 'x', 0, 0);
+    wait_jobs(s);
+    if (s->jobs[0].state != JS_DONE)
+        fprintf(stderr, "compress job: %s\n", s->jobs[0].error);
+    assert_int_equal(s->jobs[0].state, JS_DONE);
+    for (int i = 0; i < s->jobs[0].n_result; i++) {
+        wrote |= strstr(s->jobs[0].result[i], "resnet8.plan.out") != NULL;
+        trained |= strstr(s->jobs[0].result[i], "stage train") != NULL;
+    }
+    assert_true(wrote && trained);
+    snprintf(path, sizeof path, "%s/resnet8.plan.out/model.onnx", dir);
+    f = fopen(path, "rb");
+    assert_non_null(f);
+    fclose(f);
+    assert_int_equal(chdir(cwd), 0);
+    snprintf(path, sizeof path, "rm -rf '%s'", dir);
+    assert_int_equal(system(path), 0);
+}
+
+static void test_quit_asks_while_a_job_runs(void **state)
+{
+    app_state *s = *state;
+
+    s->limit = 256;
+    keys_dispatch(s, '3', 0, 0);
+    keys_dispatch(s, 'r', 0, 0);
+    keys_dispatch(s, TK_TICK, 0, 0);
+    keys_dispatch(s, '1', 0, 0);
+    assert_int_equal(keys_dispatch(s, 'q', 0, 0), APP_FX_REDRAW);
+    assert_int_equal(s->prompt, PROMPT_QUIT);
+    assert_int_equal(keys_dispatch(s, 'n', 0, 0), APP_FX_REDRAW);
+    assert_int_equal(s->prompt, PROMPT_NONE);
+    keys_dispatch(s, '7', 0, 0);
+    s->jobs_cursor = 0;
+    keys_dispatch(s, 'c', 0, 0);
+    wait_jobs(s);
+    assert_int_equal(s->jobs[0].state, JS_CANCELED);
+    assert_null(s->sens);
+    keys_dispatch(s, '1', 0, 0);
+    assert_int_equal(keys_dispatch(s, 'q', 0, 0), APP_FX_QUIT);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -315,6 +815,18 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_every_key_has_help, setup, teardown),
         cmocka_unit_test_setup_teardown(test_log_grows_without_limit, setup, teardown),
         cmocka_unit_test(test_open_fails_under_oom),
+        cmocka_unit_test_setup_teardown(test_plan_ratios_change_totals, setup_resnet, teardown),
+        cmocka_unit_test_setup_teardown(test_plan_mark_and_apply, setup_resnet, teardown),
+        cmocka_unit_test_setup_teardown(test_quant_toggles, setup_resnet, teardown),
+        cmocka_unit_test_setup_teardown(test_distill_pairs, setup_resnet, teardown),
+        cmocka_unit_test_setup_teardown(test_channels_differ_needs_adapter, setup_resnet, teardown),
+        cmocka_unit_test_setup_teardown(test_save_and_load_plan, setup_resnet, teardown),
+        cmocka_unit_test_setup_teardown(test_commands, setup_resnet, teardown),
+        cmocka_unit_test_setup_teardown(test_teacher_model, setup_resnet, teardown),
+        cmocka_unit_test_setup_teardown(test_sens_job_then_target_and_fill, setup_resnet, teardown),
+        cmocka_unit_test_setup_teardown(test_eval_ptq_jobs_and_cancel, setup_resnet, teardown),
+        cmocka_unit_test_setup_teardown(test_quit_asks_while_a_job_runs, setup_resnet, teardown),
+        cmocka_unit_test_setup_teardown(test_compress_job, setup_resnet, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

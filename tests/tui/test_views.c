@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <math.h>
 
 #include <cmocka.h>
 
@@ -177,6 +179,133 @@ static void test_too_small_and_resize(void **state)
     assert_true(grid_contains(&fx->g, "terminal too smal", true));
 }
 
+/* ---- the plan screens on resnet8 ---- */
+
+static int setup_resnet(void **state)
+{
+    fixture *fx = calloc(1, sizeof *fx);
+
+    if (!fx)
+        return -1;
+    app_init(&fx->s);
+    act_resize(&fx->s, 24, 80);
+    act_open_model(&fx->s, PARE_TEST_DATA "/resnet8.onnx", "fashion-mnist:test");
+    snprintf(fx->s.data_dir, sizeof fx->s.data_dir, "%s", PARE_TEST_DATA "/fmnist-sample");
+    if (!grid_init(&fx->g, 80, 24) || !fx->s.graph || !fx->s.groups)
+        return -1;
+    *state = fx;
+    return 0;
+}
+
+static void press(app_state *s, const char *text)
+{
+    for (const char *p = text; *p; p++)
+        keys_dispatch(s, *p == '\n' ? TK_ENTER : *p, 0, 0);
+}
+
+static void test_plan_two_ratios(void **state)
+{
+    fixture *fx = *state;
+
+    press(&fx->s, "4j0.5\njj.3\n");
+    keys_dispatch(&fx->s, ' ', 0, 0);
+    view_app_draw(&fx->s, &fx->g);
+    check_golden(&fx->g, true, "plan_two_ratios");
+    assert_true(grid_contains(&fx->g, "FLOPs 18.77 M->13.33 M", true));
+    /* Layers shows the planned ratios and the totals of the plan */
+    press(&fx->s, "1");
+    view_app_draw(&fx->s, &fx->g);
+    check_golden(&fx->g, true, "layers_with_plan");
+}
+
+static void test_quant_skips(void **state)
+{
+    fixture *fx = *state;
+
+    press(&fx->s, "5  b");
+    view_app_draw(&fx->s, &fx->g);
+    check_golden(&fx->g, true, "quant_two_skipped");
+    check_golden(&fx->g, false, "quant_two_skipped_ascii");
+}
+
+static void test_distill_pair(void **state)
+{
+    fixture *fx = *state;
+
+    press(&fx->s, "4j0.5\n6"); /* prune layer1.conv1: its Relu output needs an adapter */
+    for (int i = 0; i < 3; i++)
+        keys_dispatch(&fx->s, 'j', 0, 0);
+    keys_dispatch(&fx->s, TK_ENTER, 0, 0);
+    view_app_draw(&fx->s, &fx->g);
+    check_golden(&fx->g, true, "distill_teacher_picked");
+    keys_dispatch(&fx->s, TK_ENTER, 0, 0);
+    keys_dispatch(&fx->s, TK_END, 0, 0);
+    keys_dispatch(&fx->s, TK_ENTER, 0, 0);
+    keys_dispatch(&fx->s, TK_ENTER, 0, 0);
+    view_app_draw(&fx->s, &fx->g);
+    check_golden(&fx->g, true, "distill_two_pairs");
+}
+
+static void test_jobs_list(void **state)
+{
+    fixture *fx = *state;
+    app_state *s = &fx->s;
+    app_job *j = calloc(3, sizeof *j);
+
+    /* jobs as the worker's events leave them (no worker: fixed numbers) */
+    assert_non_null(j);
+    s->jobs = pare_calloc(3, sizeof *s->jobs);
+    assert_non_null(s->jobs);
+    s->cap_jobs = 3;
+    s->n_jobs = 3;
+    j[0] = (app_job){.id = 1, .kind = JOB_SENS, .state = JS_DONE, .name = "sensitivity sweep, 256 samples",
+                     .done = 54, .total = 54, .seconds = 21.0, .loss = NAN, .metric = NAN, .n_result = 2};
+    snprintf(j[0].result[0], sizeof j[0].result[0], "baseline top-1 0.9180 on 256 samples");
+    snprintf(j[0].result[1], sizeof j[0].result[1], "54 points in 20.8 s: see the Sens screen");
+    j[1] = (app_job){.id = 2, .kind = JOB_EVAL, .state = JS_RUNNING, .name = "eval of the pruned plan, 256 samples",
+                     .done = 3, .total = 8, .rate = 2.5, .seconds = 1.2, .loss = NAN, .metric = 0.91,
+                     .stage = "eval", .unit = "batch", .detail = "the planned model"};
+    j[2] = (app_job){.id = 3, .kind = JOB_PTQ, .state = JS_QUEUED, .name = "PTQ of the pruned plan, 256 samples",
+                     .loss = NAN, .metric = NAN};
+    memcpy(s->jobs, j, 3 * sizeof *j);
+    free(j);
+    act_screen_set(s, SCREEN_JOBS);
+    keys_dispatch(s, 'j', 0, 0);
+    view_app_draw(s, &fx->g);
+    check_golden(&fx->g, true, "jobs_three");
+    keys_dispatch(s, 'k', 0, 0);
+    keys_dispatch(s, TK_ENTER, 0, 0);
+    view_app_draw(s, &fx->g);
+    check_golden(&fx->g, true, "jobs_result");
+    s->n_jobs = 0; /* not from a queue: nothing to cancel */
+}
+
+static void test_sens_after_sweep(void **state)
+{
+    fixture *fx = *state;
+    app_state *s = &fx->s;
+
+    s->limit = 32;
+    press(&fx->s, "3");
+    view_app_draw(s, &fx->g);
+    assert_true(grid_contains(&fx->g, "no sweep yet: r prunes each group", true));
+    press(&fx->s, "r");
+    for (int i = 0; i < 12000 && app_jobs_busy(s); i++) {
+        struct timespec ts = {0, 10000000};
+
+        nanosleep(&ts, NULL);
+        keys_dispatch(s, TK_TICK, 0, 0);
+    }
+    view_app_draw(s, &fx->g);
+    assert_true(grid_contains(&fx->g, "baseline top-1", true));
+    assert_true(grid_contains(&fx->g, "curve /stem/stem.0/Conv:", true));
+    assert_true(grid_contains(&fx->g, "0.10  0.20  0.30", true));
+    press(&fx->s, "t0.3\n");
+    view_app_draw(s, &fx->g);
+    assert_true(grid_contains(&fx->g, "pick", true));
+    assert_true(grid_contains(&fx->g, "target -30% FLOPs", true));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -186,6 +315,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_help_filtered, setup, teardown),
         cmocka_unit_test_setup_teardown(test_log_after_error, setup, teardown),
         cmocka_unit_test_setup_teardown(test_too_small_and_resize, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_plan_two_ratios, setup_resnet, teardown),
+        cmocka_unit_test_setup_teardown(test_quant_skips, setup_resnet, teardown),
+        cmocka_unit_test_setup_teardown(test_distill_pair, setup_resnet, teardown),
+        cmocka_unit_test_setup_teardown(test_jobs_list, setup_resnet, teardown),
+        cmocka_unit_test_setup_teardown(test_sens_after_sweep, setup_resnet, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
