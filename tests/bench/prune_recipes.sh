@@ -40,7 +40,8 @@ structured)
     done
     ;;
 unstructured)
-    for model in lenet5 resnet8; do
+    # resnet8_bn: conv weights as trained (BN separate), as PyTorch pruned them
+    for model in ${MODELS:-lenet5 resnet8_bn}; do
         for r in 0.5 0.7 0.9; do
             quiet "$PARE" prune "$DATA/$model.onnx" -o "$OUT/${model}_u$r.onnx" --unstructured --ratio $r --global
             before=$(pct "$OUT/${model}_u$r.onnx")
@@ -51,11 +52,11 @@ unstructured)
     done
     ;;
 nm)
-    quiet "$PARE" prune "$DATA/resnet8.onnx" -o "$OUT/r8_24.onnx" --nm 2:4
+    quiet "$PARE" prune "$DATA/resnet8_bn.onnx" -o "$OUT/r8_24.onnx" --nm 2:4
     before=$(pct "$OUT/r8_24.onnx")
     quiet "$PARE" train "$OUT/r8_24.onnx" --data fashion-mnist:train -o "$OUT/r8_24_ft.onnx" \
         --epochs 1 --optimizer adamw --lr 1e-4 --keep-sparsity --last --seed 1 --threads "$THREADS"
-    echo "2:4 resnet8: top1 $before -> $(pct "$OUT/r8_24_ft.onnx") (1 epoch AdamW 1e-4, zeros kept)"
+    echo "2:4 resnet8_bn: top1 $before -> $(pct "$OUT/r8_24_ft.onnx") (1 epoch AdamW 1e-4, zeros kept)"
     ;;
 esac
 done

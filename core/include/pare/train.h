@@ -70,7 +70,8 @@ typedef struct pare_train_hooks {
     /* After every training forward pass, before backward. g is the working
        graph: its initializers may be edited in place (same shape and dtype). */
     bool (*after_forward)(void *user, pare_exec *x, pare_graph *g, int64_t step);
-    /* After every optimizer update. */
+    /* After every optimizer update. The exec still holds this step's
+       activations and gradients (pare_exec_grad), computed before the update. */
     bool (*after_step)(void *user, pare_exec *x, pare_graph *g, int64_t step);
     void *user;
 } pare_train_hooks;
@@ -98,7 +99,10 @@ typedef struct pare_train_opts {
 
     /* Evaluation every eval_every steps (0: at the end of each epoch, and at
        the end); eval_limit samples (0: all). keep_best: the output model has
-       the weights of the best evaluation (else the last step's). */
+       the weights of the best evaluation (else the last step's). Only the
+       trained parameters and BatchNorm running statistics are restored;
+       initializers a hook edits (QAT scales) keep their last values, so hooks
+       that edit the graph want keep_best false. */
     int64_t eval_every;
     int64_t eval_limit;
     bool keep_best;
