@@ -9,7 +9,9 @@ find_program(PARE_COMPRESS_NODE node)
 set(PARE_COMPRESS_CONFIGS
   ptq_resnet8 ptq_hpo_lenet5 qat_lenet5 qat_pact_lenet5 prune_channel_resnet8 prune_layers_resnet8
   prune_unstructured_lenet5 prune_asp_resnet8 prune_transformer_tiny_vit prune_distill_ptq_resnet8
-  unstructured_qat_lenet5)
+  unstructured_qat_lenet5
+  ptq_abs_max ptq_hist ptq_kl ptq_mse ptq_bias_correction ptq_layerwise_recon weight_only
+  qat_distill fleetx_compress)
 set(PARE_COMPRESS_CASES ${PARE_COMPRESS_CONFIGS}
   ptq_ort bad_yaml save_dir_exists cancel dry_run unsupported relative_paths)
 foreach(case ${PARE_COMPRESS_CASES})

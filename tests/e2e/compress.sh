@@ -119,6 +119,15 @@ ptq_resnet8)
     grep -q 'QuantizeLinear' "$WORK/out_dir/model.onnx" || fail "no QuantizeLinear in the model"
     [ "$(grep -vc '^#' "$WORK/out_dir/calibration_table.txt")" -gt 0 ] || fail "empty calibration table"
     ;;
+ptq_abs_max | ptq_hist | ptq_kl | ptq_mse | weight_only)
+    run_config "$case_name" 0.90
+    grep -q 'QuantizeLinear\|DequantizeLinear' "$WORK/out_dir/model.onnx" || fail "no Q/DQ in the model"
+    ;;
+ptq_bias_correction | ptq_layerwise_recon) run_config "$case_name" 0.89 ;;
+qat_distill | fleetx_compress)
+    run_config "$case_name" 0.89
+    grep -q 'QuantizeLinear' "$WORK/out_dir/model.onnx" || fail "no QuantizeLinear in the model"
+    ;;
 ptq_hpo_lenet5)
     run_config ptq_hpo_lenet5 0.90
     [ "$(grep -c '"algo"' "$WORK/out_dir/report.json")" -eq 6 ] || fail "report.json lacks 6 trials"
