@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# PTQ cost and what it buys in ONNX Runtime: for each reference model, the
+# wall time of `pare quant` (calibration on --batch-nums batches of 32
+# Fashion-MNIST training images, hist, int8 per-channel) and ONNX Runtime's
+# latency on the fp32 model and on the two QDQ layouts pare writes: the
+# default (Q/DQ on the inputs of quantized ops) and --outputs (Q/DQ on their
+# outputs too, which lets ORT fuse integer kernels end to end). Latencies are
+# tests/bench/ort_bench.js medians, the three variants interleaved per round;
+# the figure is the median over rounds.
+#
+#   tests/bench/quant_bench.sh [--pare PATH] [--models a,b] [--batch 64]
+#       [--rounds 3] [--repeat 100] [--threads 2] [--write-docs] [--docs PATH]
+#
+# --write-docs replaces the "Quantization" section of docs/benchmarks.md.
+# Needs node + onnxruntime-node (tests/interop/setup.sh); exits 77 without.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/../.." && pwd)
+pare=$top/build/tui/pare models=lenet5,resnet8,resnet8_bn,tiny_vit batch=64 rounds=3
+repeat=100 threads=2 write=0 docs=$top/docs/benchmarks.md
+while [ $# -gt 0 ]; do
+    case $1 in
+    --pare) pare=$2; shift ;;
+    --models) models=$2; shift ;;
+    --batch) batch=$2; shift ;;
+    --rounds) rounds=$2; shift ;;
+    --repeat) repeat=$2; shift ;;
+    --threads) threads=$2; shift ;;
+    --write-docs) write=1 ;;
+    --docs) docs=$2; shift ;;
+    *) echo "unknown option $1" >&2; exit 2 ;;
+    esac
+    shift
+done
+command -v node >/dev/null 2>&1 || { echo "skipped: node not found"; exit 77; }
+fmnist=${PARE_FASHION_MNIST:-/usr/share/datasets/fashion-mnist}
+if [ -f "$fmnist/train-images-idx3-ubyte.gz" ]; then
+    data=fashion-mnist:train
+else
+    s=$top/tests/data/fmnist-sample
+    data="idx:$s/t10k-images-idx3-ubyte.gz,$s/t10k-labels-idx1-ubyte.gz"
+fi
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+ort_ms() { # MODEL -> median ms (or "skip")
+    local out rc=0
+    out=$(node "$here/ort_bench.js" --model "$1" --batch "$batch" --threads "$threads" \
+        --warmup 10 --repeat "$repeat" 2>/dev/null) || rc=$?
+    [ $rc -eq 77 ] && { echo skip; return; }
+    [ $rc -eq 0 ] || { echo "ort_bench failed on $1" >&2; exit 1; }
+    echo "$out" | grep -o '"median_ms": *[0-9.e-]*' | sed 's/.*: *//'
+}
+median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+
+rows=()
+for m in ${models//,/ }; do
+    src=$top/tests/data/$m.onnx
+    t0=$(date +%s.%N)
+    "$pare" quant "$src" --data "$data" -o "$tmp/$m.q.onnx" --threads "$threads" --batch-nums 10 >/dev/null
+    t1=$(date +%s.%N)
+    "$pare" quant "$src" --data "$data" -o "$tmp/$m.qo.onnx" --threads "$threads" --batch-nums 10 --outputs >/dev/null
+    ptq=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
+    f=() q=() o=()
+    for r in $(seq 1 "$rounds"); do
+        a=$(ort_ms "$src"); [ "$a" = skip ] && { echo "skipped: onnxruntime-node not installed"; exit 77; }
+        f+=("$a"); q+=("$(ort_ms "$tmp/$m.q.onnx")"); o+=("$(ort_ms "$tmp/$m.qo.onnx")")
+    done
+    fm=$(echo "${f[*]}" | median) qm=$(echo "${q[*]}" | median) om=$(echo "${o[*]}" | median)
+    rows+=("$(awk -v m="$m" -v p="$ptq" -v f="$fm" -v q="$qm" -v o="$om" 'BEGIN {
+        printf "| %s | %s | %.3f | %.3f | %.2fx | %.3f | %.2fx |", m, p, f, q, f / q, o, f / o }')")
+done
+table=$(
+    echo "| model | pare quant wall s | ORT fp32 ms | ORT int8 ms (default) | speed-up | ORT int8 ms (--outputs) | speed-up |"
+    echo "|---|---:|---:|---:|---:|---:|---:|"
+    printf '%s\n' "${rows[@]}"
+)
+echo "$table"
+if [ $write = 1 ]; then
+    section=$(
+        echo "## Quantization"
+        echo
+        echo "Written by \`tests/bench/quant_bench.sh --write-docs\`: \`pare quant\` wall time (10 calibration"
+        echo "batches of 32 from $data, hist, int8 per-channel, $threads threads, process start included) and"
+        echo "ONNX Runtime latency at batch $batch ($threads threads, median over $rounds interleaved rounds of"
+        echo "$repeat runs) on the fp32 model and the two QDQ layouts. Date: $(date -u +%Y-%m-%dT%H:%M:%SZ);"
+        echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)."
+        echo
+        echo "$table"
+    )
+    /usr/bin/python3 - "$docs" "$section" <<'PY'
+import re, sys
+path, section = sys.argv[1], sys.argv[2]
+text = open(path).read()
+pat = re.compile(r"## Quantization\n.*?(?=\n## |\Z)", re.S)
+text = pat.sub(lambda m: section + "\n", text) if pat.search(text) else text.rstrip("\n") + "\n\n" + section + "\n"
+open(path, "w").write(text)
+PY
+fi
