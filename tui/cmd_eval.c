@@ -103,28 +103,14 @@ static void runner_fini(runner *r)
 static pare_status input_shape(const runner *r, int nb, const pare_dataset *ds, pare_tensor *shape,
                                pare_error *err)
 {
-    const pare_value *val = &r->g->values[r->input];
     int64_t sdims[PARE_MAX_DIMS];
     int sndim = pare_dataset_sample_shape(ds, sdims);
-    char a[128], b[128];
-    int64_t row = 1;
+    pare_status rc = pare_exec_batch_shape(r->g, r->input, r->fixed_batch > 0 ? r->fixed_batch : nb,
+                                           sndim, sdims, shape, err);
 
-    pare_tensor_view(shape, PARE_F32, val->ndim, val->dims, NULL);
-    shape->dims[0] = r->fixed_batch > 0 ? r->fixed_batch : nb;
-    for (int d = 1; d < val->ndim; d++) {
-        if (shape->dims[d] < 0)
-            shape->dims[d] = val->ndim == sndim + 1 ? sdims[d - 1] : -1;
-        if (shape->dims[d] < 0)
-            return pare_fail(err, PARE_EUNSUPPORTED, r->path,
-                             "input '%s' has symbolic dim %d that the data cannot fill", val->name, d);
-        row *= shape->dims[d];
-    }
-    if (row != pare_dataset_sample_numel(ds))
-        return pare_fail(err, PARE_EINPUT, r->path,
-                         "input '%s' %s does not fit samples %s of '%s'", val->name,
-                         pare_shape_format(val->ndim, val->dims, a, sizeof a),
-                         pare_shape_format(sndim, sdims, b, sizeof b), pare_dataset_spec(ds));
-    return PARE_OK;
+    if (rc != PARE_OK)
+        pare_error_prefix(err, "%s: ", pare_dataset_spec(ds));
+    return rc;
 }
 
 /* The plan for batch nb, built on first use. */

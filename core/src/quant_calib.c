@@ -304,10 +304,9 @@ pare_status quant_exec_new(const pare_graph *g, const pare_dataset *ds, int batc
     pare_exec_opts eo;
     pare_tensor shape;
     int input = -1, n_runtime = 0;
-    int64_t sdims[PARE_MAX_DIMS], row = 1;
+    int64_t sdims[PARE_MAX_DIMS];
     int sndim = pare_dataset_sample_shape(ds, sdims);
-    const pare_value *val;
-    char a[128], b[128];
+    pare_status rc;
 
     *out = NULL;
     for (int i = 0; i < g->n_inputs; i++) {
@@ -320,24 +319,11 @@ pare_status quant_exec_new(const pare_graph *g, const pare_dataset *ds, int batc
     if (n_runtime != 1)
         return pare_fail(err, PARE_EUNSUPPORTED, g->path,
                          "calibration feeds one input; the model has %d", n_runtime);
-    val = &g->values[input];
-    if (val->ndim < 1)
-        return pare_fail(err, PARE_EINPUT, g->path, "input '%s' has no batch dim", val->name);
-    pare_tensor_view(&shape, PARE_F32, val->ndim, val->dims, NULL);
-    shape.dims[0] = batch;
-    for (int d = 1; d < val->ndim; d++) {
-        if (shape.dims[d] < 0 && val->ndim == sndim + 1)
-            shape.dims[d] = sdims[d - 1];
-        if (shape.dims[d] < 0)
-            return pare_fail(err, PARE_EUNSUPPORTED, g->path,
-                             "input '%s' has symbolic dim %d that the data cannot fill",
-                             val->name, d);
-        row *= shape.dims[d];
+    rc = pare_exec_batch_shape(g, input, batch, sndim, sdims, &shape, err);
+    if (rc != PARE_OK) {
+        pare_error_prefix(err, "%s: ", pare_dataset_spec(ds));
+        return rc;
     }
-    if (row != pare_dataset_sample_numel(ds))
-        return pare_fail(err, PARE_EINPUT, g->path, "input '%s' %s does not fit samples %s of '%s'",
-                         val->name, pare_shape_format(val->ndim, val->dims, a, sizeof a),
-                         pare_shape_format(sndim, sdims, b, sizeof b), pare_dataset_spec(ds));
     memset(&eo, 0, sizeof eo);
     eo.batch = batch;
     eo.n_threads = n_threads;

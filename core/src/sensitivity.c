@@ -547,21 +547,10 @@ static pare_status load_data(sweep *s, const pare_dataset *ds, pare_error *err)
     s->sample_numel = pare_dataset_sample_numel(ds);
     s->nb = (int)((s->count + s->B - 1) / s->B);
     /* input shape: the model's, with the batch and the sample's dims */
-    {
-        const pare_value *val = &g->values[in];
-        int64_t row = 1;
-        pare_tensor_view(&s->in_shape, PARE_F32, val->ndim, val->dims, NULL);
-        if (val->ndim < 1)
-            return pare_fail(err, PARE_EINPUT, g->path, "input '%s' has no batch dim", val->name);
-        s->in_shape.dims[0] = s->B;
-        for (int d = 1; d < val->ndim; d++) {
-            if (s->in_shape.dims[d] < 0)
-                s->in_shape.dims[d] = val->ndim == sndim + 1 ? sdims[d - 1] : -1;
-            row *= s->in_shape.dims[d];
-        }
-        if (row != s->sample_numel)
-            return pare_fail(err, PARE_EINPUT, g->path, "input '%s' does not fit the samples of '%s'",
-                             val->name, pare_dataset_spec(ds));
+    rc = pare_exec_batch_shape(g, in, s->B, sndim, sdims, &s->in_shape, err);
+    if (rc != PARE_OK) {
+        pare_error_prefix(err, "%s: ", pare_dataset_spec(ds));
+        return rc;
     }
     s->inputs = pare_alloc((size_t)(s->nb * s->B * s->sample_numel) * sizeof(float));
     s->labels = pare_alloc((size_t)(s->nb * s->B) * sizeof(int64_t));
