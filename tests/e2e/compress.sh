@@ -13,39 +13,14 @@
 # Exit 0 = pass, 77 = skipped, anything else = fail.
 set -u
 case_name=${1:?usage: compress.sh CASE}
-: "${PARE:?}" "${SRC:?}" "${WORK:?}" "${FMNIST:?}"
-DATA=$SRC/tests/data
-SAMPLE=$DATA/fmnist-sample
-rm -rf "$WORK"
-mkdir -p "$WORK"
-cd "$WORK" || exit 1
-unset PARE_FASHION_MNIST
 export PARE_THREADS=${PARE_THREADS:-2}
-
-fail() {
-    echo "FAIL [$case_name]: $*" >&2
-    for f in out err; do
-        if [ -s "$WORK/$f" ]; then
-            echo "--- $f:" >&2
-            head -c 4000 "$WORK/$f" >&2
-        fi
-    done
-    exit 1
-}
-
-run() {
-    local want=$1
-    shift
-    "$PARE" "$@" >"$WORK/out" 2>"$WORK/err"
-    local got=$?
-    [ "$got" -eq "$want" ] || fail "pare $* exited $got, expected $want"
-}
-
-has() { grep -q -- "$2" "$WORK/$1" || fail "$1 lacks '$2'"; }
+. "$(dirname "$0")/lib.sh"
 # a job that fails its checks does so before evaluating anything
 hasnt_eval() { ! grep -q -- "eval" "$WORK/err" || fail "the job ran before failing its checks"; }
-# json_num FILE KEY: the first number after "KEY": in a JSON file
+# json_num PATH KEY (overrides lib.sh's, which reads $WORK/FILE): the first
+# number after "KEY": in a JSON file
 json_num() { grep -o "\"$2\": *[-0-9.e]*" "$1" | head -1 | sed 's/.*: *//'; }
+# both splits (lib.sh's checks only the test split)
 need_fmnist() {
     [ -f "$FMNIST/t10k-images-idx3-ubyte.gz" ] && [ -f "$FMNIST/train-images-idx3-ubyte.gz" ] ||
         { echo "SKIP: no Fashion-MNIST train and test splits in $FMNIST"; exit 77; }

@@ -1,6 +1,6 @@
 # Shared by the e2e scripts (cli.sh style): sourced after `case_name` is set.
 # Environment: PARE, HELPER, SRC, WORK, FMNIST (see tests/e2e/CMakeLists.txt).
-: "${PARE:?}" "${HELPER:?}" "${SRC:?}" "${WORK:?}" "${FMNIST:?}"
+: "${PARE:?}" "${SRC:?}" "${WORK:?}" "${FMNIST:?}"
 DATA=$SRC/tests/data
 SAMPLE=$DATA/fmnist-sample
 rm -rf "$WORK"
