@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "pare/alloc.h"
 #include "pare/job.h"
@@ -28,6 +29,7 @@ void app_init(app_state *s)
     s->quant_algo = PARE_JOB_ALGO_HIST;
     s->distill_teacher = -1;
     s->plan_loss = NAN;
+    s->plan_measured = NAN;
 }
 
 static void weights_free(app_state *s)
@@ -124,6 +126,32 @@ const char *app_node_label(const app_state *s, int node, char *buf, size_t size)
         return nd->name;
     snprintf(buf, size, "#%d", node);
     return buf;
+}
+
+const char *app_group_label(const app_state *s, int gi, char *buf, size_t size)
+{
+    const pare_prune_group *grp = &s->groups->groups[gi];
+
+    return grp->n_producers ? app_node_label(s, grp->producers[0], buf, size) : grp->name;
+}
+
+double app_now(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+uint64_t app_plan_key(const app_state *s)
+{
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a over the ratios in thousandths */
+
+    for (int i = 0; s->groups && i < s->groups->n; i++) {
+        h ^= (uint64_t)llround(s->ratio[i] * 1000.0) + (uint64_t)i * 7919u;
+        h *= 1099511628211ULL;
+    }
+    return h;
 }
 
 int app_inspect_lines(const app_state *s)
@@ -228,8 +256,9 @@ int app_list_rows(const app_state *s, int screen)
     case SCREEN_DISTILL:
         return body >= 12 ? body - APP_PAIR_ROWS - 1 : body - 3;
     case SCREEN_QUANT:
+        return body - 1; /* a settings line */
     case SCREEN_PLAN:
-        return body - 1; /* a settings / totals line */
+        return body - 2; /* the group's value and the drops */
     case SCREEN_JOBS:
         return body >= 10 ? body - APP_JOB_PANE : body;
     default:
@@ -499,41 +528,79 @@ int act_sort(app_state *s, int column)
     return APP_FX_REDRAW;
 }
 
+/* Layers: a node's name or op; Distill: a value's name or its producer's op. */
 static bool row_matches(const app_state *s, int row, const char *text)
 {
-    int node = s->order[row];
     char label[32];
 
-    return strcasestr(app_node_label(s, node, label, sizeof label), text) ||
-           strcasestr(s->graph->nodes[node].op_type, text);
+    if (s->screen == SCREEN_DISTILL) {
+        const pare_graph *g;
+        int n, v, prod;
+        const int *list = plan_distill_list(s, &n, &g, NULL);
+
+        v = list[row];
+        prod = g->values[v].producer;
+        return strcasestr(g->values[v].name ? g->values[v].name : "", text) ||
+               (prod >= 0 && strcasestr(g->nodes[prod].op_type, text));
+    }
+    return strcasestr(app_node_label(s, s->order[row], label, sizeof label), text) ||
+           strcasestr(s->graph->nodes[s->order[row]].op_type, text);
 }
 
-/* Finds text from row `from` on, wrapping. */
-static int search_from(app_state *s, int from)
+/* Rows the search walks on this screen and its cursor. */
+static int search_rows(app_state *s, int **cursor)
 {
-    if (!s->search[0] || !s->n_rows)
+    int n = 0;
+
+    if (s->screen == SCREEN_DISTILL) {
+        plan_distill_list(s, &n, NULL, NULL);
+        *cursor = &s->distill_cursor;
+        return n;
+    }
+    *cursor = &s->cursor;
+    return s->n_rows;
+}
+
+/* Finds text from row `from` on in direction dir (+1/-1), wrapping. */
+static int search_from(app_state *s, int from, int dir)
+{
+    int *cursor, n = search_rows(s, &cursor);
+
+    if (!s->search[0] || !n)
         return APP_FX_NONE;
-    for (int k = 0; k < s->n_rows; k++) {
-        int row = (from + k) % s->n_rows;
+    for (int k = 0; k < n; k++) {
+        int row = ((from + dir * k) % n + n) % n;
 
         if (row_matches(s, row, s->search)) {
-            s->cursor = row;
-            layers_scroll(s);
+            *cursor = row;
+            if (s->screen == SCREEN_DISTILL) {
+                s->distill_on_pairs = false;
+                act_move(s, 0);
+            } else
+                layers_scroll(s);
             s->message[0] = '\0';
             return APP_FX_REDRAW;
         }
     }
-    app_log(s, true, "no layer matches '%s'", s->search);
+    app_log(s, true, "no %s matches '%s'", s->screen == SCREEN_DISTILL ? "value" : "layer", s->search);
     s->message_is_error = true;
     return APP_FX_REDRAW;
 }
 
+static bool searchable(const app_state *s)
+{
+    return s->screen == SCREEN_LAYERS || s->screen == SCREEN_DISTILL;
+}
+
 int act_search_begin(app_state *s)
 {
-    if (s->screen != SCREEN_LAYERS)
+    if (!searchable(s))
         return APP_FX_NONE;
     s->searching = true;
     s->search[0] = '\0';
+    s->search_screen = s->screen;
+    if (s->screen == SCREEN_DISTILL)
+        s->distill_on_pairs = false;
     return APP_FX_REDRAW;
 }
 
@@ -572,23 +639,43 @@ int act_search_key(app_state *s, int key)
         return APP_FX_REDRAW;
     }
     if (key == TK_ENTER || key == '\r') {
+        int *cursor;
+
         s->searching = false;
-        return search_from(s, s->cursor);
+        search_rows(s, &cursor);
+        return search_from(s, *cursor, 1);
     }
-    if (text_key(s->search, sizeof s->search, key))
-        return search_from(s, s->cursor); /* incremental */
+    if (text_key(s->search, sizeof s->search, key)) {
+        int *cursor;
+
+        search_rows(s, &cursor);
+        return search_from(s, *cursor, 1); /* incremental */
+    }
     return APP_FX_NONE;
+}
+
+static int search_step(app_state *s, int dir)
+{
+    int *cursor;
+
+    if (!searchable(s))
+        return APP_FX_NONE;
+    if (!s->search[0] || s->search_screen != s->screen) {
+        app_log(s, true, "no search yet: press / to search");
+        return APP_FX_REDRAW;
+    }
+    search_rows(s, &cursor);
+    return search_from(s, *cursor + dir, dir);
 }
 
 int act_search_next(app_state *s)
 {
-    if (s->screen != SCREEN_LAYERS)
-        return APP_FX_NONE;
-    if (!s->search[0]) {
-        app_log(s, true, "no search yet: press / to search");
-        return APP_FX_REDRAW;
-    }
-    return search_from(s, s->cursor + 1);
+    return search_step(s, 1);
+}
+
+int act_search_prev(app_state *s)
+{
+    return search_step(s, -1);
 }
 
 int act_help_toggle(app_state *s)
@@ -603,7 +690,7 @@ int act_help_key(app_state *s, int key)
 {
     if (!s->help_open)
         return APP_FX_NONE;
-    if (key == TK_ESC || key == '?' || key == TK_F1 || (key == 'q' && !s->help_filter[0]))
+    if (key == TK_ESC || key == '?' || (key == 'q' && !s->help_filter[0]))
         return act_help_toggle(s);
     if (key == TK_DOWN || key == TK_PGDN) {
         s->help_top++;
@@ -658,6 +745,8 @@ int act_prompt_begin(app_state *s, int kind)
         return APP_FX_NONE;
     if (kind == PROMPT_ALPHA && !s->n_pairs)
         return APP_FX_NONE;
+    if (kind == PROMPT_BITS && !s->n_qt)
+        return APP_FX_NONE;
     s->prompt = kind;
     s->prompt_buf[0] = '\0';
     return APP_FX_REDRAW;
@@ -702,6 +791,7 @@ static int prompt_enter(app_state *s, int kind, const char *text)
     case PROMPT_RATIO: return act_ratio_set(s, v);
     case PROMPT_TARGET: return act_sens_target(s, v);
     case PROMPT_FILL: return act_plan_fill(s, v);
+    case PROMPT_BITS: return act_quant_bits_set(s, v);
     default: return act_distill_alpha(s, v);
     }
 }
@@ -718,6 +808,13 @@ int act_prompt_key(app_state *s, int key)
         if (key == 'y' || key == 'Y')
             return APP_FX_QUIT;
         app_log(s, true, "not quitting; the job goes on");
+        return APP_FX_REDRAW;
+    }
+    if (kind == PROMPT_OVERWRITE) {
+        s->prompt = PROMPT_NONE;
+        if (key == 'y' || key == 'Y')
+            return act_job_compress(s, true);
+        app_log(s, true, "not replaced: nothing started");
         return APP_FX_REDRAW;
     }
     if (key == TK_ESC) {

@@ -37,8 +37,11 @@ enum {
     TK_ESC = 27,
     TK_BASE = 0x110000,
     TK_UP, TK_DOWN, TK_LEFT, TK_RIGHT, TK_PGUP, TK_PGDN, TK_HOME, TK_END,
-    TK_BTAB, TK_BACKSPACE, TK_RESIZE, TK_MOUSE, TK_F1, TK_F10, TK_INTERRUPT,
-    TK_TICK                   /* no key within the poll interval: apply job events */
+    TK_BTAB, TK_BACKSPACE, TK_RESIZE, TK_MOUSE, TK_F10, TK_INTERRUPT,
+    TK_TICK,                  /* no key within the poll interval: apply job events */
+    TK_F1, TK_F2, TK_F3, TK_F4, TK_F5, TK_F6, TK_F7, TK_F8,  /* screens 1..8 */
+    TK_ALT_1, TK_ALT_2, TK_ALT_3, TK_ALT_4, TK_ALT_5, TK_ALT_6, TK_ALT_7, TK_ALT_8
+                              /* Esc then a digit (Alt+digit): screens 1..8 */
 };
 
 /* Effects an action asks of the loop. */
@@ -71,7 +74,7 @@ typedef struct app_weight {
 
 /* Line prompts (the message line becomes an input line). */
 enum { PROMPT_NONE, PROMPT_COMMAND, PROMPT_RATIO, PROMPT_TARGET, PROMPT_FILL, PROMPT_ALPHA,
-       PROMPT_QUIT };
+       PROMPT_QUIT, PROMPT_BITS, PROMPT_OVERWRITE };
 
 /* A tensor that would get Q/DQ (input of a Conv/Gemm/MatMul). */
 typedef struct app_qtensor {
@@ -80,6 +83,8 @@ typedef struct app_qtensor {
     bool is_weight;           /* initializer (skipping it skips the node) */
     bool skip;                /* in QuantPost.skip_tensor_list */
     double snr_db;            /* weights: SNR of the last PTQ job; NAN unknown */
+    double err_sqnr, err_cos; /* the last error-table job (m on Quant): SQNR in dB and
+                                 cosine of x vs DQ(Q(x)); NAN unknown */
 } app_qtensor;
 
 /* A distillation pair: values of the teacher (the model itself, or the
@@ -90,7 +95,9 @@ typedef struct app_pair {
     double alpha;
 } app_pair;
 
-enum { JOB_SENS, JOB_EVAL, JOB_PTQ, JOB_COMPRESS };
+enum { JOB_SENS, JOB_EVAL, JOB_PTQ, JOB_COMPRESS,
+       JOB_MEASURE,               /* Plan m: prune by the plan, measure the drop on the sweep's data */
+       JOB_QERR };                /* Quant m: per-tensor quantization error table */
 enum { JS_QUEUED, JS_RUNNING, JS_DONE, JS_FAILED, JS_CANCELED };
 #define APP_JOB_LINES 12
 
@@ -104,6 +111,9 @@ typedef struct app_job {
     char stage[32], unit[16], detail[128];
     int64_t done, total;
     double rate, loss, metric, seconds;
+    double t_start;           /* app_now() when it started (elapsed ticks from it) */
+    double event_seconds;     /* `seconds` when the last progress event came (the ETA
+                                 counts down from it) */
     void *work;               /* owned (see above) */
     char result[APP_JOB_LINES][100]; /* before/after table when done */
     int n_result;
@@ -125,8 +135,9 @@ typedef struct app_state {
     int n_rows;
     int cursor, top;          /* selected row, first visible row */
     int sort, sort_desc;
-    bool searching;           /* typing after '/' */
+    bool searching;           /* typing after '/' (Layers, Distill's values) */
     char search[128];         /* last search text */
+    int search_screen;        /* screen the search text belongs to */
 
     /* Inspect */
     int inspect_node;         /* -1: none */
@@ -168,10 +179,19 @@ typedef struct app_state {
     int64_t plan_params;      /* of the planned model */
     double plan_flops;
     bool plan_valid;          /* totals computed */
-    double plan_loss;         /* predicted drop from the sweep; NAN without */
+    double plan_loss;         /* predicted drop: the sum of single-group drops; NAN without */
+    double plan_measured;     /* drop the last `m` job measured (no fine-tune); NAN none */
+    bool plan_measured_top1;  /* ...in top-1 (points of %) or cosine */
+    uint64_t plan_measured_key; /* app_plan_key of the ratios it measured */
+    int plan_measure_job;     /* id of the measuring job while it runs, 0 none */
 
     /* Sensitivity */
-    pare_sens_result *sens;   /* owned; NULL before a sweep */
+    pare_sens_result *sens;   /* owned; NULL before a sweep; while a sweep runs, its points
+                                 so far (built on the UI thread from the job's points) */
+    pare_sens_result *sens_prev; /* owned: the table before the running sweep (back on cancel) */
+    int sens_live_job;        /* id of the sweep whose points s->sens shows, 0 none */
+    char sens_data[256];      /* data spec and samples the table was measured on */
+    long sens_limit;
     int sens_cursor, sens_top;
     int sens_sort, sens_desc; /* 0 sweep order, 1 name, 2 worst drop */
     int *sens_rows;           /* display order of groups with points */
@@ -187,6 +207,8 @@ typedef struct app_state {
     bool quant_on;            /* the plan includes PTQ */
     int quant_bits;           /* 8, 6 or 4 (weights and activations) */
     int quant_algo;           /* pare_job_algo */
+    int qerr_bits, qerr_algo; /* settings of the errors in qt (0 bits: none yet) */
+    bool qerr_planned;        /* ...measured on the pruned plan */
 
     /* Distill */
     int *dvalues;             /* candidate values (activations with a known shape) */
@@ -235,6 +257,14 @@ int app_body_rows(const app_state *s);
 int app_list_rows(const app_state *s, int screen);
 int app_inspect_lines(const app_state *s);
 const char *app_node_label(const app_state *s, int node, char *buf, size_t size);
+/* A prune group as every screen names it: its first producer's node label
+ * (what Layers and Sens show); its value name (grp->name, the job file's
+ * Layers key) when it has no producer. */
+const char *app_group_label(const app_state *s, int gi, char *buf, size_t size);
+/* Monotonic seconds (the jobs' elapsed time and ETA). */
+double app_now(void);
+/* A key of the plan's ratios: equal keys, same ratios. */
+uint64_t app_plan_key(const app_state *s);
 
 /* ---- actions (return APP_FX_*) ---- */
 int act_open_model(app_state *s, const char *path, const char *data_spec);
@@ -250,6 +280,7 @@ int act_sort(app_state *s, int column);     /* same column again reverses */
 int act_search_begin(app_state *s);
 int act_search_key(app_state *s, int key);  /* text, Backspace, Enter, Esc */
 int act_search_next(app_state *s);          /* 'n' */
+int act_search_prev(app_state *s);          /* 'N' */
 int act_help_toggle(app_state *s);
 int act_help_key(app_state *s, int key);    /* filter text, Backspace, Esc */
 int act_back(app_state *s);                 /* 'q': close, go back, or quit */
@@ -289,6 +320,7 @@ int act_sens_sort(app_state *s, int column);
 int act_sens_target(app_state *s, double target); /* t: ratios pare_prune_select picks */
 int act_quant_toggle(app_state *s);              /* Space: skip / quantize */
 int act_quant_bits(app_state *s);                /* b: 8 -> 6 -> 4 */
+int act_quant_bits_set(app_state *s, double bits); /* typed: 2..8 */
 int act_quant_algo(app_state *s);                /* g */
 int act_quant_enable(app_state *s);              /* e: PTQ in the plan on/off */
 int act_distill_pick(app_state *s);              /* Enter: teacher, then student */
@@ -300,7 +332,13 @@ int act_teacher_set(app_state *s, const char *path); /* :teacher FILE ("" = the 
 /* The values the Distill list shows now (the teacher model's while a teacher
  * is picked from one), their graph and statistics. */
 const int *plan_distill_list(const app_state *s, int *n, const pare_graph **g, const pare_stats **st);
-int act_job_start(app_state *s, int kind);       /* JOB_EVAL, JOB_PTQ, JOB_COMPRESS */
+/* Queues a job on a copy of the model and plan: JOB_EVAL, JOB_PTQ,
+ * JOB_MEASURE (refused without ratios; the sweep's data and samples when
+ * there is a sweep), JOB_QERR, JOB_COMPRESS (writes <model>.plan.out). */
+int act_job_start(app_state *s, int kind);
+/* x: JOB_COMPRESS; when <model>.plan.out exists and !replace it opens
+ * PROMPT_OVERWRITE instead (y there calls this with replace). */
+int act_job_compress(app_state *s, bool replace);
 int act_job_cancel(app_state *s);                /* c */
 int act_job_detail(app_state *s);                /* Enter */
 /* Saves the plan as a job file (pare compress -c FILE); loads one back. */
@@ -323,6 +361,8 @@ typedef struct key_binding {
 /* The bindings of a screen, the screen's first, then the global ones. */
 const key_binding *keys_screen(int screen, int *n);
 const key_binding *keys_global(int *n);
+/* Does the screen's own table bind key (shadowing a global binding)? */
+bool keys_screen_has(int screen, int key);
 /* Handles one key (modes first: help overlay, search prompt). Returns APP_FX_*. */
 int keys_dispatch(app_state *s, int key, int mouse_y, int mouse_x);
 
@@ -338,7 +378,6 @@ void view_distill_draw(const app_state *s, grid *g, int y0, int rows);
 void view_jobs_draw(const app_state *s, grid *g, int y0, int rows);
 void view_help_draw(const app_state *s, grid *g);
 /* Shared drawing helpers (tui/view_plan.c). */
-const char *view_tail(const char *name, int w);
 void view_hbar(grid *g, int x, int y, int w, double frac, uint8_t color);
 
 /* ---- the terminal (tui/term.c, the only ncurses user) ---- */

@@ -111,10 +111,59 @@ int grid_text(grid *g, int x, int y, int maxw, const char *utf8, uint8_t attr, u
         utf8 += used;
         if (cp < 0x20)
             cp = ' ';
-        grid_put(g, x + n, y, cp, cp < 0x80 ? (char)cp : '?', attr, color);
+        grid_put(g, x + n, y, cp, cp < 0x80 ? (char)cp : cp == GRID_ELLIPSIS ? '~' : '?', attr, color);
         n++;
     }
     return n;
+}
+
+int grid_utf8_len(const char *s)
+{
+    int n = 0, used;
+    uint32_t cp;
+
+    while ((used = grid_utf8_decode(s, &cp)) > 0) {
+        s += used;
+        n++;
+    }
+    return n;
+}
+
+/* Byte offset of code point k of s (or its end). */
+static size_t utf8_offset(const char *s, int k)
+{
+    size_t off = 0;
+    int used;
+    uint32_t cp;
+
+    while (k-- > 0 && (used = grid_utf8_decode(s + off, &cp)) > 0)
+        off += (size_t)used;
+    return off;
+}
+
+const char *grid_tail(const char *text, int w, char *buf, size_t size)
+{
+    int len = grid_utf8_len(text);
+
+    if (len <= w || w < 1 || size < 4)
+        return text;
+    /* U+2026 "…" (3 bytes), then the last w - 1 characters */
+    snprintf(buf, size, "\xe2\x80\xa6%s", text + utf8_offset(text, len - (w - 1)));
+    return buf;
+}
+
+const char *grid_head(const char *text, int w, char *buf, size_t size)
+{
+    int len = grid_utf8_len(text);
+    size_t keep;
+
+    if (len <= w || w < 1 || size < 4)
+        return text;
+    keep = utf8_offset(text, w - 1);
+    if (keep + 4 > size)
+        keep = size - 4;
+    snprintf(buf, size, "%.*s\xe2\x80\xa6", (int)keep, text);
+    return buf;
 }
 
 int grid_printf(grid *g, int x, int y, int maxw, uint8_t attr, uint8_t color, const char *fmt,

@@ -41,6 +41,18 @@ void grid_put(grid *g, int x, int y, uint32_t cp, char ascii, uint8_t attr, uint
 /* UTF-8 text at (x, y), at most maxw cells (maxw < 0: to the edge). Non-ASCII
  * characters fall back to '?'. Returns the number of cells written. */
 int grid_text(grid *g, int x, int y, int maxw, const char *utf8, uint8_t attr, uint8_t color);
+/* U+2026, the truncation marker: "…" with UTF-8, '~' in the ASCII fallback
+ * (grid_text maps it). */
+#define GRID_ELLIPSIS 0x2026u
+/* Text for a cell w characters wide: text itself when it fits, else a copy
+ * in buf of "…" and its last w - 1 characters (grid_tail: names, whose end
+ * differs) or of its first w - 1 characters and "…" (grid_head). Every table
+ * cell that may truncate goes through one of them, so a cut is always marked.
+ * Returns text or buf. */
+const char *grid_tail(const char *text, int w, char *buf, size_t size);
+const char *grid_head(const char *text, int w, char *buf, size_t size);
+/* Characters (code points) in UTF-8 text. */
+int grid_utf8_len(const char *s);
 /* printf into the grid, like grid_text. */
 int grid_printf(grid *g, int x, int y, int maxw, uint8_t attr, uint8_t color, const char *fmt,
                 ...) __attribute__((format(printf, 7, 8)));

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "app.h"
@@ -278,6 +279,31 @@ typedef struct work {
     double *qsnr;
     int n_q;
     pare_compress_report rep;
+    /* JOB_SENS: the group labels the UI shows (owned), for progress details */
+    char **labels;
+    int n_labels;
+    /* JOB_SENS: points so far, for the UI to show while the sweep runs.
+       live_mu guards every live_* field: the worker appends, the UI copies. */
+    pthread_mutex_t live_mu;
+    bool has_live_mu;
+    pare_sens_point *live;
+    int n_live, cap_live;
+    bool live_meta;           /* the fields below are set */
+    pare_sens_metric live_metric;
+    double live_baseline, live_flops;
+    int64_t live_samples, live_params;
+    int *live_order;          /* groups in sweep order (n_live_order) */
+    int n_live_order;
+    int seen;                 /* UI thread: points already copied */
+    const pare_progress *outer; /* the job's progress (detail rewriting) */
+    /* JOB_MEASURE */
+    uint64_t plan_key;
+    double predicted;
+    /* JOB_QERR: a row per quantized tensor */
+    char **ename;
+    int *ekind;
+    double *esqnr, *ecos;
+    int n_e;
 } work;
 
 static pare_status open_data(const work *w, int batch, pare_dataset **ds, pare_error *err)
@@ -341,11 +367,69 @@ static pare_status measure(const pare_graph *m, const pare_graph *ref, const par
     return rc;
 }
 
+/* Worker: a sweep point into the live list (the UI copies it in act_tick). */
+static void on_point(void *user, const pare_sens_result *r, const pare_sens_point *pt)
+{
+    work *w = user;
+
+    pthread_mutex_lock(&w->live_mu);
+    if (!w->live_meta) {
+        w->live_order = pare_calloc((size_t)r->n_order + 1, sizeof *w->live_order);
+        if (w->live_order) {
+            memcpy(w->live_order, r->order, (size_t)r->n_order * sizeof *w->live_order);
+            w->n_live_order = r->n_order;
+        }
+        w->live_metric = r->metric;
+        w->live_baseline = r->baseline;
+        w->live_samples = r->n_samples;
+        w->live_params = r->params;
+        w->live_flops = r->flops;
+        w->live_meta = w->live_order != NULL;
+    }
+    if (w->n_live == w->cap_live) {
+        int cap = w->cap_live ? 2 * w->cap_live : 64;
+        pare_sens_point *grown = pare_realloc(w->live, (size_t)cap * sizeof *grown);
+
+        if (grown) {
+            w->live = grown;
+            w->cap_live = cap;
+        }
+    }
+    if (w->n_live < w->cap_live)
+        w->live[w->n_live++] = *pt;
+    pthread_mutex_unlock(&w->live_mu);
+}
+
+/* Worker: the sweep's progress with groups named as the screens name them
+ * ("group /layer1/conv1/Conv ratio 0.20", not the group's value name). */
+static bool sens_progress(void *user, const pare_progress_event *ev)
+{
+    work *w = user;
+    pare_progress_event e = *ev;
+    char detail[160];
+
+    if (ev->detail && !strncmp(ev->detail, "group ", 6) && w->gs)
+        for (int i = 0; i < w->gs->n && i < w->n_labels; i++) {
+            size_t len = strlen(w->gs->groups[i].name);
+
+            if (!strncmp(ev->detail + 6, w->gs->groups[i].name, len) &&
+                !strncmp(ev->detail + 6 + len, " ratio", 6)) {
+                snprintf(detail, sizeof detail, "group %s%s", w->labels[i], ev->detail + 6 + len);
+                e.detail = detail;
+                break;
+            }
+        }
+    return pare_progress_report(w->outer, &e);
+}
+
 static pare_status run_sens(work *w, const pare_progress *prog, pare_error *err)
 {
     pare_dataset *ds = NULL;
-    pare_sens_opts so = {.progress = prog};
+    pare_progress named = {sens_progress, w};
+    pare_sens_opts so = {.progress = &named, .on_point = on_point, .on_point_user = w};
     pare_status rc = open_data(w, 64, &ds, err);
+
+    w->outer = prog;
 
     if (rc == PARE_OK)
         rc = pare_prune_groups_find(w->g, &w->gs, err);
@@ -418,6 +502,77 @@ static pare_status run_ptq(work *w, const pare_progress *prog, pare_error *err)
     return rc;
 }
 
+/* The plan's drop without fine-tuning, on the data (and samples) the sweep
+ * used: the unpruned model's metric minus the pruned model's. */
+static pare_status run_measure(work *w, const pare_progress *prog, pare_error *err)
+{
+    pare_dataset *ds = NULL;
+    pare_status rc = open_data(w, 64, &ds, err);
+
+    if (rc == PARE_OK) {
+        w->top1 = pare_dataset_has_labels(ds);
+        w->samples = pare_dataset_count(ds);
+        rc = measure(w->g, w->g, ds, w->top1, prog, "the unpruned model", &w->before, err);
+    }
+    if (rc == PARE_OK)
+        rc = measure(w->planned, w->g, ds, w->top1, prog, "the pruned plan", &w->after, err);
+    if (rc == PARE_OK)
+        rc = pare_prune_measure(w->g, &w->params_before, &w->flops_before, err);
+    if (rc == PARE_OK)
+        rc = pare_prune_measure(w->planned, &w->params_after, &w->flops_after, err);
+    pare_dataset_free(ds);
+    return rc;
+}
+
+/* Per-tensor quantization error of the plan's PTQ settings: calibrate,
+ * build the QDQ graph, pare_quant_error_measure. */
+static pare_status run_qerr(work *w, const pare_progress *prog, pare_error *err)
+{
+    pare_dataset *ds = NULL;
+    const pare_graph *m = w->planned ? w->planned : w->g;
+    pare_quant_calib *calib = NULL;
+    pare_quant_report *rep = NULL;
+    pare_quant_error_table *t = NULL;
+    pare_graph *q = NULL;
+    pare_status rc = open_data(w, w->qo.batch_size, &ds, err);
+
+    if (rc == PARE_OK)
+        rc = pare_quant_calibrate(m, ds, &w->qo, prog, &calib, err);
+    if (rc == PARE_OK)
+        rc = pare_quant_build(m, calib, &w->qo, &q, &rep, err);
+    if (rc == PARE_OK)
+        rc = pare_quant_error_measure(m, q, rep, ds, &w->qo, 0, prog, &t, err);
+    if (rc == PARE_OK) {
+        w->samples = t->n_samples;
+        w->ename = pare_calloc((size_t)t->n_rows + 1, sizeof *w->ename);
+        w->ekind = pare_calloc((size_t)t->n_rows + 1, sizeof *w->ekind);
+        w->esqnr = pare_calloc((size_t)t->n_rows + 1, sizeof *w->esqnr);
+        w->ecos = pare_calloc((size_t)t->n_rows + 1, sizeof *w->ecos);
+        if (!w->ename || !w->ekind || !w->esqnr || !w->ecos)
+            rc = pare_fail(err, PARE_ENOMEM, NULL, "out of memory");
+        for (int i = 0; rc == PARE_OK && i < t->n_rows; i++) {
+            const pare_quant_error_row *row = &t->rows[i];
+
+            if (row->kind == PARE_QUANT_ERR_OUTPUT)
+                continue;
+            w->ename[w->n_e] = pare_strdup(row->name);
+            if (!w->ename[w->n_e]) {
+                rc = pare_fail(err, PARE_ENOMEM, NULL, "out of memory");
+                break;
+            }
+            w->ekind[w->n_e] = row->kind;
+            w->esqnr[w->n_e] = row->sqnr_db;
+            w->ecos[w->n_e++] = row->cosine;
+        }
+    }
+    pare_quant_error_table_free(t);
+    pare_quant_report_free(rep);
+    pare_quant_calib_free(calib);
+    pare_graph_free(q);
+    pare_dataset_free(ds);
+    return rc;
+}
+
 static pare_status run_compress(work *w, const pare_progress *prog, pare_error *err)
 {
     pare_compress_opts o = {.force = true, .progress = prog,
@@ -434,6 +589,8 @@ static pare_status run_work(void *arg, const pare_progress *prog, pare_error *er
     case JOB_SENS: return run_sens(w, prog, err);
     case JOB_EVAL: return run_eval(w, prog, err);
     case JOB_PTQ: return run_ptq(w, prog, err);
+    case JOB_MEASURE: return run_measure(w, prog, err);
+    case JOB_QERR: return run_qerr(w, prog, err);
     default: return run_compress(w, prog, err);
     }
 }
@@ -458,6 +615,19 @@ void plan_job_work_free(app_job *j)
     pare_sens_result_free(w->sens);
     if (w->kind == JOB_COMPRESS)
         pare_compress_report_fini(&w->rep);
+    for (int i = 0; i < w->n_labels; i++)
+        pare_free(w->labels[i]);
+    pare_free(w->labels);
+    if (w->has_live_mu)
+        pthread_mutex_destroy(&w->live_mu);
+    pare_free(w->live);
+    pare_free(w->live_order);
+    for (int i = 0; i < w->n_e; i++)
+        pare_free(w->ename[i]);
+    pare_free(w->ename);
+    pare_free(w->ekind);
+    pare_free(w->esqnr);
+    pare_free(w->ecos);
     pare_free(w);
     j->work = NULL;
 }
@@ -547,13 +717,38 @@ static work *work_new(app_state *s, int kind)
 int act_sens_run(app_state *s)
 {
     work *w = work_new(s, JOB_SENS);
-    char name[96];
+    app_job tmp = {.work = w};
+    char name[96], label[64];
+    int ng = s->groups ? s->groups->n : 0;
 
     if (!w)
         return APP_FX_REDRAW;
+    w->labels = pare_calloc((size_t)ng + 1, sizeof *w->labels);
+    for (int i = 0; w->labels && i < ng; i++)
+        if ((w->labels[w->n_labels] = pare_strdup(app_group_label(s, i, label, sizeof label))) != NULL)
+            w->n_labels++;
+    if (!w->labels || w->n_labels < ng || pthread_mutex_init(&w->live_mu, NULL) != 0) {
+        pare_error err = {0};
+
+        plan_job_work_free(&tmp);
+        pare_fail(&err, PARE_ENOMEM, s->model_name, "out of memory");
+        app_log_error(s, &err);
+        return APP_FX_REDRAW;
+    }
+    w->has_live_mu = true;
     snprintf(name, sizeof name, "sensitivity sweep, %ld samples", s->limit);
     submit(s, w, name);
     return APP_FX_REDRAW;
+}
+
+/* <model>.plan.out in the working directory: x writes there */
+static void compress_dir(const app_state *s, char *out, size_t size)
+{
+    const char *dot = strrchr(s->model_name, '.');
+
+    snprintf(out, size, "%.*s.plan.out",
+             dot ? (int)(dot - s->model_name) > 200 ? 200 : (int)(dot - s->model_name) : 200,
+             s->model_name);
 }
 
 int act_job_start(app_state *s, int kind)
@@ -569,13 +764,28 @@ int act_job_start(app_state *s, int kind)
     tmp.work = w;
     for (int i = 0; s->groups && i < s->groups->n; i++)
         ratios |= s->ratio[i] > 0;
+    if (kind == JOB_MEASURE && !ratios) {
+        app_log(s, true, "no ratios in the plan yet: nothing to measure (+, digits or f set them)");
+        s->message_is_error = true;
+        plan_job_work_free(&tmp);
+        return APP_FX_REDRAW;
+    }
+    if (kind == JOB_MEASURE && s->sens && s->sens_data[0]) {
+        /* the sweep's data and samples: its drops and this one compare */
+        snprintf(w->data, sizeof w->data, "%s", s->sens_data);
+        w->limit = s->sens_limit;
+    }
+    if (kind == JOB_MEASURE) {
+        w->plan_key = app_plan_key(s);
+        w->predicted = s->plan_loss;
+    }
     if (kind != JOB_COMPRESS && ratios &&
         pare_prune_apply(s->graph, s->groups, s->ratio, NULL, &w->planned, NULL, &err) != PARE_OK) {
         app_log_error(s, &err);
         plan_job_work_free(&tmp);
         return APP_FX_REDRAW;
     }
-    if (kind == JOB_PTQ) {
+    if (kind == JOB_PTQ || kind == JOB_QERR) {
         pare_quant_opts_init(&w->qo);
         w->qo.weight_bits = w->qo.activation_bits = s->quant_bits;
         w->qo.algo = (pare_quant_algo)s->quant_algo;
@@ -592,12 +802,10 @@ int act_job_start(app_state *s, int kind)
     }
     if (kind == JOB_COMPRESS) {
         /* not written: names save_dir <model>.plan.out, as `s` would */
-        char path[300];
-        const char *dot = strrchr(s->model_name, '.');
+        char path[320];
 
-        snprintf(path, sizeof path, "%.*s.plan.yaml",
-                 dot ? (int)(dot - s->model_name) > 200 ? 200 : (int)(dot - s->model_name) : 200,
-                 s->model_name);
+        compress_dir(s, path, sizeof path);
+        snprintf(path + strlen(path) - 4, sizeof path - (strlen(path) - 4), ".yaml");
         if (plan_to_job(s, path, &w->job, &err) != PARE_OK) {
             app_log_error(s, &err);
             plan_job_work_free(&tmp);
@@ -606,10 +814,28 @@ int act_job_start(app_state *s, int kind)
         snprintf(w->save_dir, sizeof w->save_dir, "%s", w->job->global.save_dir);
     }
     snprintf(name, sizeof name, "%s%s, %ld samples",
-             kind == JOB_EVAL ? "eval" : kind == JOB_PTQ ? "PTQ" : "compress: the plan's stages",
-             kind != JOB_COMPRESS && ratios ? " of the pruned plan" : "", s->limit);
-    submit(s, w, name);
+             kind == JOB_EVAL ? "eval" : kind == JOB_PTQ ? "PTQ" : kind == JOB_MEASURE ? "measure"
+             : kind == JOB_QERR ? "quant error table" : "compress: the plan's stages",
+             kind != JOB_COMPRESS && ratios ? " of the pruned plan" : "", w->limit);
+    if (submit(s, w, name) && kind == JOB_MEASURE)
+        s->plan_measure_job = s->jobs[s->n_jobs - 1].id;
     return APP_FX_REDRAW;
+}
+
+int act_job_compress(app_state *s, bool replace)
+{
+    char dir[300];
+    struct stat st;
+
+    if (!s->graph)
+        return APP_FX_NONE;
+    compress_dir(s, dir, sizeof dir);
+    if (!replace && s->data_spec[0] && stat(dir, &st) == 0) {
+        s->prompt = PROMPT_OVERWRITE;
+        snprintf(s->prompt_buf, sizeof s->prompt_buf, "%.200s", dir);
+        return APP_FX_REDRAW;
+    }
+    return act_job_start(s, JOB_COMPRESS);
 }
 
 int act_job_cancel(app_state *s)
@@ -665,6 +891,8 @@ static void before_after(app_job *j, bool top1, double before, double after, int
                 grid_fmt_si(fa, b, sizeof b), fb > 0 ? 100.0 * (fa - fb) / fb : 0);
 }
 
+static void sens_live_drop(app_state *s, const app_job *j);
+
 /* A finished job's results into its lines (and, for a sweep, into the state). */
 static void job_finish(app_state *s, app_job *j)
 {
@@ -675,18 +903,27 @@ static void job_finish(app_state *s, app_job *j)
     switch (j->kind) {
     case JOB_SENS:
         if (same && s->groups && w->sens->n_groups == s->groups->n) {
+            if (s->sens_live_job == j->id) {
+                pare_sens_result_free(s->sens_prev); /* replaced by this sweep */
+                s->sens_prev = NULL;
+                s->sens_live_job = 0;
+            } else
+                s->sens_cursor = s->sens_top = 0;
             pare_sens_result_free(s->sens);
             s->sens = w->sens;
             w->sens = NULL;
-            s->sens_cursor = s->sens_top = 0;
+            snprintf(s->sens_data, sizeof s->sens_data, "%s", w->data);
+            s->sens_limit = w->limit;
             plan_sens_rows(s);
             plan_update_totals(s);
             result_line(j, "baseline %s %.4f on %lld samples", s->sens->metric == PARE_SENS_TOP1
                         ? "top-1" : "cosine", s->sens->baseline, (long long)s->sens->n_samples);
             result_line(j, "%lld points in %.1f s: see the Sens screen", (long long)s->sens->computed,
                         s->sens->seconds);
-        } else
+        } else {
+            sens_live_drop(s, j);
             result_line(j, "the sweep's groups do not match the open model");
+        }
         break;
     case JOB_EVAL:
     case JOB_PTQ:
@@ -705,6 +942,47 @@ static void job_finish(app_state *s, app_job *j)
                 result_line(j, "weight SNR per tensor: see the Quant screen");
         }
         break;
+    case JOB_MEASURE:
+        result_line(j, "the plan's drop on %lld samples of %s (the sweep's)", (long long)w->samples,
+                    w->data);
+        if (w->top1)
+            result_line(j, "measured (no fine-tune) %.2f pts; predicted %.2f pts (sum of single-group "
+                        "drops)", 100 * (w->before - w->after), 100 * w->predicted);
+        else
+            result_line(j, "measured (no fine-tune) %.4f; predicted %.4f (sum of single-group drops)",
+                        w->before - w->after, w->predicted);
+        before_after(j, w->top1, w->before, w->after, w->params_before, w->params_after,
+                     w->flops_before, w->flops_after);
+        if (same) {
+            s->plan_measured = w->before - w->after;
+            s->plan_measured_top1 = w->top1;
+            s->plan_measured_key = w->plan_key;
+        }
+        break;
+    case JOB_QERR:
+        result_line(j, "quantization error of %d tensors on %lld samples, %d bits, %s%s", w->n_e,
+                    (long long)w->samples, w->qo.weight_bits, pare_quant_algo_name(w->qo.algo),
+                    w->planned ? ", the pruned plan" : "");
+        for (int k = 0; k < w->n_e && k < 4; k++)
+            result_line(j, "%-8s %-40.40s SQNR %6.1f dB  cos %.4f",
+                        w->ekind[k] == PARE_QUANT_ERR_WEIGHT ? "weight" : "act", w->ename[k], w->esqnr[k],
+                        w->ecos[k]);
+        if (!same)
+            break;
+        for (int i = 0; i < s->n_qt; i++) {
+            s->qt[i].err_sqnr = s->qt[i].err_cos = NAN;
+            for (int k = 0; k < w->n_e; k++)
+                if ((w->ekind[k] == PARE_QUANT_ERR_WEIGHT) == s->qt[i].is_weight &&
+                    !strcmp(w->ename[k], s->graph->values[s->qt[i].value].name)) {
+                    s->qt[i].err_sqnr = w->esqnr[k];
+                    s->qt[i].err_cos = w->ecos[k];
+                }
+        }
+        s->qerr_bits = w->qo.weight_bits;
+        s->qerr_algo = (int)w->qo.algo;
+        s->qerr_planned = w->planned != NULL;
+        result_line(j, "(worst first; every tensor: see the Quant screen)");
+        break;
     default:
         result_line(j, "wrote %s", w->rep.save_dir);
         before_after(j, w->rep.has_metric && w->rep.metric_name && !strcmp(w->rep.metric_name, "top1"),
@@ -717,13 +995,109 @@ static void job_finish(app_state *s, app_job *j)
     }
 }
 
+/* UI thread: the running sweep's new points into s->sens (the table before
+ * it waits in s->sens_prev until the sweep ends). */
+static void sens_live(app_state *s, app_job *j)
+{
+    work *w = j->work;
+    pare_sens_result *r;
+    int n;
+
+    if (!w || j->kind != JOB_SENS || !w->has_live_mu || !s->groups || strcmp(w->model_path, s->model_path))
+        return;
+    pthread_mutex_lock(&w->live_mu);
+    n = w->n_live;
+    if (n > w->seen && w->live_meta) {
+        if (s->sens_live_job != j->id) {
+            /* the first point: a fresh table */
+            r = pare_calloc(1, sizeof *r);
+            if (r)
+                r->order = pare_calloc((size_t)w->n_live_order + 1, sizeof *r->order);
+            if (!r || !r->order) {
+                pare_sens_result_free(r);
+                pthread_mutex_unlock(&w->live_mu);
+                return;
+            }
+            r->n_groups = s->groups->n;
+            r->metric = w->live_metric;
+            r->baseline = w->live_baseline;
+            r->n_samples = w->live_samples;
+            r->params = w->live_params;
+            r->flops = w->live_flops;
+            if (s->sens_live_job == 0) {
+                pare_sens_result_free(s->sens_prev);
+                s->sens_prev = s->sens;
+            } else
+                pare_sens_result_free(s->sens); /* an earlier live sweep's */
+            s->sens = r;
+            s->sens_live_job = j->id;
+            s->sens_cursor = s->sens_top = 0;
+            s->n_sens_rows = 0;
+        }
+        r = s->sens;
+        {
+            pare_sens_point *grown = pare_realloc(r->points, (size_t)(r->n_points + n - w->seen) *
+                                                                 sizeof *grown);
+
+            if (!grown) {
+                pthread_mutex_unlock(&w->live_mu);
+                return;
+            }
+            r->points = grown;
+        }
+        for (int k = w->seen; k < n; k++) {
+            const pare_sens_point *pt = &w->live[k];
+            bool known = false;
+
+            r->points[r->n_points++] = *pt;
+            r->computed++;
+            for (int i = 0; i < r->n_order && !known; i++)
+                known = r->order[i] == pt->group;
+            if (!known && r->n_order < w->n_live_order)
+                r->order[r->n_order++] = pt->group;
+            w->seen = k + 1;
+        }
+        plan_sens_rows(s);
+        s->plan_loss = NAN; /* partial: recomputed when the sweep ends */
+    }
+    pthread_mutex_unlock(&w->live_mu);
+}
+
+/* UI thread: a sweep that did not finish gives the table before it back. */
+static void sens_live_drop(app_state *s, const app_job *j)
+{
+    if (s->sens_live_job != j->id)
+        return;
+    pare_sens_result_free(s->sens);
+    s->sens = s->sens_prev;
+    s->sens_prev = NULL;
+    s->sens_live_job = 0;
+    s->n_sens_rows = 0;
+    s->sens_cursor = s->sens_top = 0;
+    plan_sens_rows(s);
+    plan_update_totals(s);
+}
+
 int act_tick(app_state *s)
 {
     jobs_event ev[64];
     int n, fx = APP_FX_NONE;
+    double t = app_now();
 
+    /* elapsed and ETA tick between events: redraw when a shown second changes */
+    for (int i = 0; i < s->n_jobs; i++) {
+        app_job *j = &s->jobs[i];
+
+        if (j->state == JS_RUNNING && j->t_start > 0) {
+            double sec = t - j->t_start;
+
+            if ((long)sec != (long)j->seconds)
+                fx = APP_FX_REDRAW;
+            j->seconds = sec;
+        }
+    }
     if (!s->queue)
-        return APP_FX_NONE;
+        return fx;
     while ((n = jobs_poll(s->queue, ev, 64)) > 0)
         for (int i = 0; i < n; i++) {
             app_job *j = job_find(s, ev[i].id);
@@ -733,9 +1107,12 @@ int act_tick(app_state *s)
             fx = APP_FX_REDRAW;
             if (ev[i].kind == JOBS_EV_START) {
                 j->state = JS_RUNNING;
+                j->t_start = t;
                 continue;
             }
             j->seconds = ev[i].seconds;
+            if (j->t_start <= 0 || ev[i].kind == JOBS_EV_PROGRESS)
+                j->t_start = t - ev[i].seconds; /* the worker's clock */
             if (ev[i].kind == JOBS_EV_PROGRESS) {
                 snprintf(j->stage, sizeof j->stage, "%s", ev[i].stage);
                 snprintf(j->unit, sizeof j->unit, "%s", ev[i].unit);
@@ -745,6 +1122,8 @@ int act_tick(app_state *s)
                 j->rate = ev[i].rate;
                 j->loss = ev[i].loss;
                 j->metric = ev[i].metric;
+                j->event_seconds = ev[i].seconds;
+                sens_live(s, j);
                 continue;
             }
             if (ev[i].status == PARE_OK) {
@@ -755,16 +1134,20 @@ int act_tick(app_state *s)
                 app_log(s, true, "job %d done: %s (%.1f s)", j->id, j->name, j->seconds);
             } else if (ev[i].status == PARE_ECANCELED) {
                 j->state = JS_CANCELED;
+                sens_live_drop(s, j);
                 app_log(s, true, "job %d cancelled: %s", j->id, j->name);
             } else {
                 char buf[1024];
 
                 j->state = JS_FAILED;
+                sens_live_drop(s, j);
                 pare_error_format(&ev[i].err, buf, sizeof buf);
                 snprintf(j->error, sizeof j->error, "%.*s", (int)sizeof j->error - 1, buf);
                 app_log(s, true, "error: job %d failed: %s", j->id, buf);
                 s->message_is_error = true;
             }
+            if (j->id == s->plan_measure_job)
+                s->plan_measure_job = 0;
             plan_job_work_free(j);
         }
     return fx;

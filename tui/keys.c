@@ -19,10 +19,19 @@ static int k_back(app_state *s, int key) { (void)key; return act_back(s); }
 static int k_inspect(app_state *s, int key) { (void)key; return act_inspect(s); }
 static int k_search(app_state *s, int key) { (void)key; return act_search_begin(s); }
 static int k_search_next(app_state *s, int key) { (void)key; return act_search_next(s); }
+static int k_search_prev(app_state *s, int key) { (void)key; return act_search_prev(s); }
 static int k_log(app_state *s, int key) { (void)key; return act_screen_set(s, SCREEN_LOG); }
 static int k_layers(app_state *s, int key) { (void)key; return act_screen_set(s, SCREEN_LAYERS); }
 
-static int k_screen(app_state *s, int key) { return act_screen_set(s, key - '1'); }
+/* 1-8 (screens without typed values), F1-F8, Alt+1-8 (everywhere) */
+static int k_screen(app_state *s, int key)
+{
+    if (key >= TK_F1 && key <= TK_F8)
+        return act_screen_set(s, key - TK_F1);
+    if (key >= TK_ALT_1 && key <= TK_ALT_8)
+        return act_screen_set(s, key - TK_ALT_1);
+    return act_screen_set(s, key - '1');
+}
 static int k_command(app_state *s, int key) { (void)key; return act_prompt_begin(s, PROMPT_COMMAND); }
 static int k_quit_confirm(app_state *s, int key) { (void)key; return act_quit(s); }
 
@@ -56,6 +65,7 @@ static int k_ratio_type(app_state *s, int key)
         return APP_FX_NONE;
     return key == TK_ENTER || key == '\r' ? APP_FX_REDRAW : act_prompt_key(s, key);
 }
+static int k_measure(app_state *s, int key) { (void)key; return act_job_start(s, JOB_MEASURE); }
 static int k_mark(app_state *s, int key) { (void)key; return act_plan_mark(s); }
 static int k_apply(app_state *s, int key) { (void)key; return act_plan_apply_marked(s); }
 static int k_reset(app_state *s, int key) { (void)key; return act_plan_reset(s); }
@@ -66,6 +76,13 @@ static int k_qskip(app_state *s, int key) { (void)key; return act_quant_toggle(s
 static int k_qbits(app_state *s, int key) { (void)key; return act_quant_bits(s); }
 static int k_qalgo(app_state *s, int key) { (void)key; return act_quant_algo(s); }
 static int k_qon(app_state *s, int key) { (void)key; return act_quant_enable(s); }
+static int k_qerr(app_state *s, int key) { (void)key; return act_job_start(s, JOB_QERR); }
+static int k_bits_type(app_state *s, int key)
+{
+    if (act_prompt_begin(s, PROMPT_BITS) == APP_FX_NONE)
+        return APP_FX_NONE;
+    return act_prompt_key(s, key);
+}
 
 /* Distill */
 static int k_pick(app_state *s, int key) { (void)key; return act_distill_pick(s); }
@@ -77,7 +94,9 @@ static int k_palpha(app_state *s, int key) { (void)key; return act_prompt_begin(
 /* Jobs */
 static int k_job(app_state *s, int key)
 {
-    return act_job_start(s, key == 'e' ? JOB_EVAL : key == 'p' ? JOB_PTQ : JOB_COMPRESS);
+    if (key == 'x')
+        return act_job_compress(s, false);
+    return act_job_start(s, key == 'e' ? JOB_EVAL : JOB_PTQ);
 }
 static int k_cancel(app_state *s, int key) { (void)key; return act_job_cancel(s); }
 static int k_detail(app_state *s, int key) { (void)key; return act_job_detail(s); }
@@ -105,6 +124,16 @@ static int k_sort(app_state *s, int key)
     {TK_END, "g/G/Home/End", "first / last " what, k_end, NULL},                  \
     {'G', "g/G/Home/End", "first / last " what, k_end, NULL}
 
+/* Screens that take numbers: a digit or '.' starts the typed value (the
+ * screens are then on Tab, F1-F8 and Alt+digit). */
+#define DIGITS(fn, label, help)                                                   \
+    {'0', label, help, fn, NULL}, {'1', label, help, fn, NULL},                   \
+    {'2', label, help, fn, NULL}, {'3', label, help, fn, NULL},                   \
+    {'4', label, help, fn, NULL}, {'5', label, help, fn, NULL},                   \
+    {'6', label, help, fn, NULL}, {'7', label, help, fn, NULL},                   \
+    {'8', label, help, fn, NULL}, {'9', label, help, fn, NULL},                   \
+    {'.', label, help, fn, NULL}
+
 /* without 'g' (Quant uses it) */
 #define MOVES_NO_G(what)                                                          \
     {TK_DOWN, "j/k/Down/Up", "next / previous " what, k_down, NULL},              \
@@ -124,7 +153,8 @@ static const key_binding layers_keys[] = {
     {TK_RIGHT, "Enter/l/Right", "inspect the layer's weights", k_inspect, NULL},
     {'l', "Enter/l/Right", "inspect the layer's weights", k_inspect, NULL},
     {'/', "/", "search layers by name or op", k_search, "Search"},
-    {'n', "n", "next search match", k_search_next, "Next"},
+    {'n', "n/N", "next / previous search match", k_search_next, "Next"},
+    {'N', "n/N", "next / previous search match", k_search_prev, NULL},
     {'o', "o", "sort by graph order (again: reverse)", k_sort, NULL},
     {'a', "a", "sort by name (again: reverse)", k_sort, NULL},
     {'t', "t", "sort by op type (again: reverse)", k_sort, NULL},
@@ -148,10 +178,10 @@ static const key_binding plan_keys[] = {
     {'+', "+/-", "raise / lower the ratio by 0.05", k_ratio_up, "Ratio"},
     {'=', "+/-", "raise / lower the ratio by 0.05", k_ratio_up, NULL},
     {'-', "+/-", "raise / lower the ratio by 0.05", k_ratio_down, NULL},
-    {'0', "0/./Enter", "type a ratio: 0.3, .3 (Enter sets it)", k_ratio_type, NULL},
-    {'.', "0/./Enter", "type a ratio: 0.3, .3 (Enter sets it)", k_ratio_type, NULL},
-    {TK_ENTER, "0/./Enter", "type a ratio: 0.3, .3 (Enter sets it)", k_ratio_type, NULL},
-    {'\r', "0/./Enter", "type a ratio: 0.3, .3 (Enter sets it)", k_ratio_type, NULL},
+    DIGITS(k_ratio_type, "0-9/./Enter", "type a ratio: 0.3, .3, 30% (Enter sets it)"),
+    {TK_ENTER, "0-9/./Enter", "type a ratio: 0.3, .3, 30% (Enter sets it)", k_ratio_type, NULL},
+    {'\r', "0-9/./Enter", "type a ratio: 0.3, .3, 30% (Enter sets it)", k_ratio_type, NULL},
+    {'m', "m", "measure the plan's drop (a job: prune, evaluate, no fine-tune)", k_measure, "Measure"},
     {' ', "Space", "mark / unmark the group", k_mark, "Mark"},
     {'a', "a", "apply the last ratio to every marked group", k_apply, NULL},
     {'r', "r", "reset every ratio to 0", k_reset, NULL},
@@ -165,6 +195,8 @@ static const key_binding quant_keys[] = {
     {'b', "b", "bits: 8, 6, 4", k_qbits, "Bits"},
     {'g', "g", "activation range algorithm: abs_max avg hist KL mse", k_qalgo, "Algo"},
     {'e', "e", "post-training quantization in the plan: on / off", k_qon, NULL},
+    DIGITS(k_bits_type, "0-9", "type the bits, 2-8 (Enter sets them)"),
+    {'m', "m", "measure each tensor's quantization error (SQNR, cosine; a job)", k_qerr, "Error"},
     {'q', "q", "back to Layers", k_back, "Back"},
 };
 
@@ -179,6 +211,9 @@ static const key_binding distill_keys[] = {
     {'c', "c", "pair: next loss (soft_label l2 mse cosine)", k_ploss, NULL},
     {'a', "a", "pair: type its alpha", k_palpha, NULL},
     {'d', "d", "delete the pair", k_pdel, "Del"},
+    {'/', "/", "search values by name or op", k_search, "Search"},
+    {'n', "n/N", "next / previous search match", k_search_next, NULL},
+    {'N', "n/N", "next / previous search match", k_search_prev, NULL},
     {'q', "q", "back (Esc also cancels a half-picked pair)", k_back, "Back"},
 };
 
@@ -186,7 +221,8 @@ static const key_binding jobs_keys[] = {
     MOVES("job"),
     {'e', "e", "queue an evaluation of the model and of the plan", k_job, "Eval"},
     {'p', "p", "queue post-training quantization of the plan", k_job, "PTQ"},
-    {'x', "x", "queue the whole plan as `pare compress` runs it", k_job, NULL},
+    {'x', "x", "queue the whole plan as `pare compress` runs it (asks before replacing its output)",
+     k_job, NULL},
     {'c', "c", "cancel the selected job", k_cancel, "Cancel"},
     {TK_ENTER, "Enter", "show / hide the job's result", k_detail, "Result"},
     {'\r', "Enter", "show / hide the job's result", k_detail, NULL},
@@ -205,21 +241,37 @@ static const key_binding log_keys[] = {
     {'q', "q", "back to Layers", k_back, "Back"},
 };
 
+#define SCREENS "screen: Layers Inspect Sens Plan Quant Distill Jobs Log"
 static const key_binding global_keys[] = {
-    {'?', "?/F1", "this help (type to filter, Esc closes)", k_help, "Help"},
-    {TK_F1, "?/F1", "this help (type to filter, Esc closes)", k_help, NULL},
+    {'?', "?", "this help (type to filter, Esc closes)", k_help, "Help"},
     {TK_TAB, "Tab", "next screen", k_next, "Screen"},
     {TK_BTAB, "S-Tab", "previous screen", k_prev, NULL},
     {':', ":", "command: w FILE, e FILE, data SPEC, limit N, epochs N, q", k_command, "Cmd"},
     {'s', "s", "save the plan as a job file (:w)", k_save, "Save"},
-    {'1', "1-8", "screen: Layers Inspect Sens Plan Quant Distill Jobs Log", k_screen, NULL},
-    {'2', "1-8", "screen: Layers Inspect Sens Plan Quant Distill Jobs Log", k_screen, NULL},
-    {'3', "1-8", "screen: Layers Inspect Sens Plan Quant Distill Jobs Log", k_screen, NULL},
-    {'4', "1-8", "screen: Layers Inspect Sens Plan Quant Distill Jobs Log", k_screen, NULL},
-    {'5', "1-8", "screen: Layers Inspect Sens Plan Quant Distill Jobs Log", k_screen, NULL},
-    {'6', "1-8", "screen: Layers Inspect Sens Plan Quant Distill Jobs Log", k_screen, NULL},
-    {'7', "1-8", "screen: Layers Inspect Sens Plan Quant Distill Jobs Log", k_screen, NULL},
-    {'8', "1-8", "screen: Layers Inspect Sens Plan Quant Distill Jobs Log", k_screen, NULL},
+    {'1', "1-8", SCREENS " (Plan, Quant: digits type)", k_screen, NULL},
+    {'2', "1-8", SCREENS " (Plan, Quant: digits type)", k_screen, NULL},
+    {'3', "1-8", SCREENS " (Plan, Quant: digits type)", k_screen, NULL},
+    {'4', "1-8", SCREENS " (Plan, Quant: digits type)", k_screen, NULL},
+    {'5', "1-8", SCREENS " (Plan, Quant: digits type)", k_screen, NULL},
+    {'6', "1-8", SCREENS " (Plan, Quant: digits type)", k_screen, NULL},
+    {'7', "1-8", SCREENS " (Plan, Quant: digits type)", k_screen, NULL},
+    {'8', "1-8", SCREENS " (Plan, Quant: digits type)", k_screen, NULL},
+    {TK_F1, "F1-F8/Alt+1-8", SCREENS " (on every screen)", k_screen, NULL},
+    {TK_F2, "F1-F8/Alt+1-8", SCREENS " (on every screen)", k_screen, NULL},
+    {TK_F3, "F1-F8/Alt+1-8", SCREENS " (on every screen)", k_screen, NULL},
+    {TK_F4, "F1-F8/Alt+1-8", SCREENS " (on every screen)", k_screen, NULL},
+    {TK_F5, "F1-F8/Alt+1-8", SCREENS " (on every screen)", k_screen, NULL},
+    {TK_F6, "F1-F8/Alt+1-8", SCREENS " (on every screen)", k_screen, NULL},
+    {TK_F7, "F1-F8/Alt+1-8", SCREENS " (on every screen)", k_screen, NULL},
+    {TK_F8, "F1-F8/Alt+1-8", SCREENS " (on every screen)", k_screen, NULL},
+    {TK_ALT_1, "F1-F8/Alt+1-8", SCREENS " (on every screen)", k_screen, NULL},
+    {TK_ALT_2, "F1-F8/Alt+1-8", SCREENS " (on every screen)", k_screen, NULL},
+    {TK_ALT_3, "F1-F8/Alt+1-8", SCREENS " (on every screen)", k_screen, NULL},
+    {TK_ALT_4, "F1-F8/Alt+1-8", SCREENS " (on every screen)", k_screen, NULL},
+    {TK_ALT_5, "F1-F8/Alt+1-8", SCREENS " (on every screen)", k_screen, NULL},
+    {TK_ALT_6, "F1-F8/Alt+1-8", SCREENS " (on every screen)", k_screen, NULL},
+    {TK_ALT_7, "F1-F8/Alt+1-8", SCREENS " (on every screen)", k_screen, NULL},
+    {TK_ALT_8, "F1-F8/Alt+1-8", SCREENS " (on every screen)", k_screen, NULL},
     {'L', "L", "show the Log", k_log, NULL},
     {TK_F10, "F10", "quit (asks while a job runs)", k_quit_confirm, NULL},
 };
@@ -260,6 +312,17 @@ const key_binding *keys_global(int *n)
 {
     *n = N(global_keys);
     return global_keys;
+}
+
+bool keys_screen_has(int screen, int key)
+{
+    int n;
+    const key_binding *t = keys_screen(screen, &n);
+
+    for (int i = 0; i < n; i++)
+        if (t[i].key == key)
+            return true;
+    return false;
 }
 
 int keys_dispatch(app_state *s, int key, int mouse_y, int mouse_x)

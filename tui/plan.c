@@ -66,6 +66,12 @@ void plan_free(app_state *s)
     s->distill_teacher = -1;
     s->plan_valid = false;
     s->plan_loss = NAN;
+    s->plan_measured = NAN;
+    s->plan_measure_job = 0;
+    pare_sens_result_free(s->sens_prev);
+    s->sens_prev = NULL;
+    s->sens_live_job = 0;
+    s->qerr_bits = 0;
     s->sens_target = 0;
 }
 
@@ -118,7 +124,8 @@ static bool build_qt(app_state *s)
             if (weight && g->values[v].init->dtype != PARE_F32)
                 continue;
             seen[v] = true;
-            s->qt[n++] = (app_qtensor){.value = v, .node = i, .is_weight = weight, .snr_db = NAN};
+            s->qt[n++] = (app_qtensor){.value = v, .node = i, .is_weight = weight, .snr_db = NAN,
+                               .err_sqnr = NAN, .err_cos = NAN};
         }
     }
     s->n_qt = n;
@@ -310,7 +317,10 @@ static bool plan_group_ok(app_state *s, int gi)
         return false;
     grp = &s->groups->groups[gi];
     if (!grp->prunable) {
-        app_log(s, true, "'%s' cannot be pruned: %s", grp->name, grp->reason);
+        char label[64];
+
+        app_log(s, true, "'%s' cannot be pruned: %s", app_group_label(s, gi, label, sizeof label),
+                grp->reason);
         s->message_is_error = true;
         return false;
     }
@@ -326,19 +336,21 @@ static double round_ratio(double r)
 int act_ratio_set(app_state *s, double ratio)
 {
     int gi = s->plan_cursor;
+    char label[64];
 
     if (!plan_group_ok(s, gi))
         return APP_FX_REDRAW;
     if (!(ratio >= 0 && ratio < 1)) {
-        app_log(s, true, "a ratio is in [0, 1), not %g", ratio);
+        app_log(s, true, "a ratio is in [0, 1) (0.3, .3 or 30%%), not %g", ratio);
         s->message_is_error = true;
         return APP_FX_REDRAW;
     }
     s->ratio[gi] = round_ratio(ratio);
     s->plan_step_value = s->ratio[gi];
     plan_update_totals(s);
-    app_log(s, true, "%s: ratio %.2f  plan FLOPs %.1f%% of the model", s->groups->groups[gi].name,
-            s->ratio[gi], s->stats->flops > 0 ? 100.0 * s->plan_flops / s->stats->flops : 0);
+    app_log(s, true, "%s: ratio %.2f  plan FLOPs %.1f%% of the model",
+            app_group_label(s, gi, label, sizeof label), s->ratio[gi],
+            s->stats->flops > 0 ? 100.0 * s->plan_flops / s->stats->flops : 0);
     return APP_FX_REDRAW;
 }
 
@@ -432,7 +444,8 @@ int act_sens_target(app_state *s, double target)
     {
         char a[32], b[32];
 
-        app_log(s, true, "target -%.0f%% FLOPs: %s -> %s, predicted drop %.2f%s (f on Plan uses it)",
+        app_log(s, true, "target -%.0f%% FLOPs: %s -> %s, predicted drop %.2f%s (sum of single-group drops; "
+                "f on Plan uses it)",
                 100 * target, grid_fmt_si(s->sens->flops, a, sizeof a), grid_fmt_si(flops, b, sizeof b),
                 s->sens->metric == PARE_SENS_TOP1 ? 100 * loss : loss,
                 s->sens->metric == PARE_SENS_TOP1 ? " pts" : "");
@@ -563,6 +576,19 @@ int act_quant_toggle(app_state *s)
 int act_quant_bits(app_state *s)
 {
     s->quant_bits = s->quant_bits == 8 ? 6 : s->quant_bits == 6 ? 4 : 8;
+    s->quant_on = true;
+    app_log(s, true, "quantize to %d bits (weights and activations)", s->quant_bits);
+    return APP_FX_REDRAW;
+}
+
+int act_quant_bits_set(app_state *s, double bits)
+{
+    if (!(bits >= 2 && bits <= 8) || bits != floor(bits)) {
+        app_log(s, true, "bits are a whole number from 2 to 8, not %g", bits);
+        s->message_is_error = true;
+        return APP_FX_REDRAW;
+    }
+    s->quant_bits = (int)bits;
     s->quant_on = true;
     app_log(s, true, "quantize to %d bits (weights and activations)", s->quant_bits);
     return APP_FX_REDRAW;

@@ -134,6 +134,22 @@ int term_read_key(int *mouse_y, int *mouse_x)
         rc = get_wch(&ch);
         if (rc == ERR)
             return got_signal ? TK_INTERRUPT : TK_TICK;
+        if (rc == OK && ch == 27) {
+            /* Alt+digit arrives as Esc and the digit at once: a screen key */
+            wint_t next;
+            int rc2;
+
+            timeout(0);
+            rc2 = get_wch(&next);
+            timeout(100);
+            if (rc2 == OK && next >= '1' && next <= '8')
+                return TK_ALT_1 + (int)(next - '1');
+            if (rc2 == KEY_CODE_YES)
+                ungetch((int)next);
+            else if (rc2 == OK)
+                unget_wch((wchar_t)next);
+            return TK_ESC;
+        }
         if (rc == OK) {
             if (ch == '\r' || ch == '\n')
                 return TK_ENTER;
@@ -155,6 +171,13 @@ int term_read_key(int *mouse_y, int *mouse_x)
         case KEY_ENTER: return TK_ENTER;
         case KEY_RESIZE: return TK_RESIZE;
         case KEY_F(1): return TK_F1;
+        case KEY_F(2): return TK_F2;
+        case KEY_F(3): return TK_F3;
+        case KEY_F(4): return TK_F4;
+        case KEY_F(5): return TK_F5;
+        case KEY_F(6): return TK_F6;
+        case KEY_F(7): return TK_F7;
+        case KEY_F(8): return TK_F8;
         case KEY_F(10): return TK_F10;
         case KEY_MOUSE: {
             MEVENT ev;

@@ -11,7 +11,7 @@ void view_distill_draw(const app_state *s, grid *g, int y0, int rows)
     int op_w = g->w >= 76 ? 12 : 0; /* narrow: no op column */
     int list = app_list_rows(s, SCREEN_DISTILL), name_w = g->w - (22 + 1 + (op_w ? op_w + 1 : 0) + 20);
     int py = y0 + 1 + list, n;
-    char shape[64], text[200], label[64];
+    char shape[64], text[200], label[300], cut[300];
     const pare_graph *lg;
     const pare_stats *ls;
     const int *vals = plan_distill_list(s, &n, &lg, &ls);
@@ -31,13 +31,14 @@ void view_distill_draw(const app_state *s, grid *g, int y0, int rows)
             grid_fill(g, 0, yy, g->w, 1, attr, color);
         if (is_t)
             attr |= GA_BOLD;
-        grid_text(g, x, yy, name_w, view_tail(lg->values[v].name, name_w), attr, color);
+        grid_text(g, x, yy, name_w, grid_tail(lg->values[v].name, name_w, cut, sizeof cut), attr, color);
         x += name_w + 1;
-        grid_text(g, x, yy, 22, pare_stats_shape_format(ls, &ls->values[v], shape, sizeof shape), attr,
-                  color);
+        grid_text(g, x, yy, 22, grid_head(pare_stats_shape_format(ls, &ls->values[v], shape, sizeof shape),
+                                          22, cut, sizeof cut), attr, color);
         x += 23;
         if (op_w) {
-            grid_text(g, x, yy, op_w, prod >= 0 ? lg->nodes[prod].op_type : "", attr, color);
+            grid_text(g, x, yy, op_w, prod >= 0 ? grid_head(lg->nodes[prod].op_type, op_w, cut, sizeof cut) : "",
+                      attr, color);
             x += op_w + 1;
         }
         if (is_t)
@@ -69,17 +70,19 @@ void view_distill_draw(const app_state *s, grid *g, int y0, int rows)
 
         if (cur)
             grid_fill(g, 0, yy, g->w, 1, attr, color);
-        snprintf(label, sizeof label, "%s", view_tail(tg->values[p->teacher].name, w));
-        grid_printf(g, 0, yy, g->w, attr, color, "%d %-*s -> %-*s %-10s a=%-5g %s", i + 1, w, label, w,
-                    view_tail(s->graph->values[p->student].name, w), plan_loss_label(p->loss), p->alpha,
-                    c == 0 ? "" : "adapter");
+        snprintf(label, sizeof label, "%s", grid_tail(tg->values[p->teacher].name, w, cut, sizeof cut));
+        grid_printf(g, 0, yy, g->w, attr, color, "%d %s%*s -> %s%*s %-10s a=%-5g %s", i + 1, label,
+                    w - grid_utf8_len(label), "",
+                    grid_tail(s->graph->values[p->student].name, w, cut, sizeof cut),
+                    w - grid_utf8_len(grid_tail(s->graph->values[p->student].name, w, cut, sizeof cut)), "",
+                    plan_loss_label(p->loss), p->alpha, c == 0 ? "" : "adapter");
     }
     grid_fill(g, 0, y0 + rows - 1, g->w, 1, GA_BOLD, GC_HEADER);
     if (s->distill_teacher >= 0)
         grid_printf(g, 0, y0 + rows - 1, g->w, GA_BOLD, GC_HEADER, "teacher %s: Enter on the student (Esc cancels)",
-                    view_tail(tg->values[s->distill_teacher].name, g->w - 40));
+                    grid_tail(tg->values[s->distill_teacher].name, g->w - 40, cut, sizeof cut));
     else
         grid_printf(g, 0, y0 + rows - 1, g->w, GA_BOLD, GC_HEADER,
-                    "%d %svalues  Enter picks teacher then student  c loss  a alpha  d delete", n,
+                    "%d %svalues  Enter: teacher then student  / search  c loss  a alpha  d del", n,
                     s->teacher ? "teacher " : "");
 }

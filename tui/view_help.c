@@ -75,9 +75,19 @@ static void draw_message(const app_state *s, grid *g, int y)
         case PROMPT_COMMAND:
             snprintf(label, sizeof label, ":");
             break;
-        case PROMPT_RATIO:
-            snprintf(label, sizeof label, "ratio for %s: ",
-                     s->groups ? s->groups->groups[s->plan_cursor].name : "");
+        case PROMPT_RATIO: {
+            char name[64], cut[300];
+
+            snprintf(label, sizeof label, "ratio for %s (0.3, 30%%): ",
+                     s->groups ? grid_tail(app_group_label(s, s->plan_cursor, name, sizeof name), 60,
+                                           cut, sizeof cut) : "");
+            break;
+        }
+        case PROMPT_BITS:
+            snprintf(label, sizeof label, "bits for weights and activations (2-8): ");
+            break;
+        case PROMPT_OVERWRITE:
+            snprintf(label, sizeof label, "replace it? (y/n) ");
             break;
         case PROMPT_TARGET:
             snprintf(label, sizeof label, "FLOPs reduction target (0.3 or 30%%): ");
@@ -91,6 +101,10 @@ static void draw_message(const app_state *s, grid *g, int y)
         default:
             snprintf(label, sizeof label, "a job is running: quit anyway? (y/n) ");
             break;
+        }
+        if (s->prompt == PROMPT_OVERWRITE) {
+            grid_printf(g, 0, y, g->w, GA_BOLD, GC_ERROR, "%s exists: %s", s->prompt_buf, label);
+            return;
         }
         n = grid_printf(g, 0, y, g->w, GA_BOLD, s->prompt == PROMPT_QUIT ? GC_ERROR : GC_DEFAULT,
                         "%s%s", label, s->prompt_buf);
@@ -135,9 +149,9 @@ static void draw_bar(const app_state *s, grid *g, int y)
         bar_add(g, x, y, "type", "Filter");
         return;
     }
-    if (s->prompt == PROMPT_QUIT) {
-        x = bar_add(g, x, y, "y", "Quit");
-        bar_add(g, x, y, "n", "Stay");
+    if (s->prompt == PROMPT_QUIT || s->prompt == PROMPT_OVERWRITE) {
+        x = bar_add(g, x, y, "y", s->prompt == PROMPT_QUIT ? "Quit" : "Replace");
+        bar_add(g, x, y, "n", s->prompt == PROMPT_QUIT ? "Stay" : "Keep");
         return;
     }
     if (s->searching || s->prompt) {
@@ -157,7 +171,10 @@ static void draw_bar(const app_state *s, grid *g, int y)
     t = keys_global(&n);
     for (int i = 0; i < n; i++)
         if (t[i].bar && t[i].key != '?')
-            x = bar_add(g, x, y, t[i].label, t[i].bar);
+            /* where digits type a value, the screens are on F1-F8 too */
+            x = bar_add(g, x, y, t[i].key == TK_TAB && keys_screen_has(s->screen, '1') ? "Tab,F1-8"
+                                                                                         : t[i].label,
+                        t[i].bar);
 }
 
 static void draw_too_small(const app_state *s, grid *g)
@@ -228,7 +245,7 @@ static int help_entries(const app_state *s, const key_binding **out, int max)
     for (int t = 0; t < 2; t++)
         for (int i = 0; i < ns[t]; i++) {
             const key_binding *b = &tables[t][i];
-            bool seen = false;
+            bool seen = t == 1 && keys_screen_has(s->screen, b->key); /* shadowed */
 
             for (int j = 0; j < n && !seen; j++)
                 seen = !strcmp(out[j]->label, b->label) && !strcmp(out[j]->help, b->help);

@@ -85,9 +85,16 @@ void view_jobs_draw(const app_state *s, grid *g, int y0, int rows)
                         (snprintf(a, sizeof a, "%lld/%lld", (long long)j->done, (long long)j->total), a));
         x += 12;
         if (j->rate > 0 && j->state == JS_RUNNING) {
+            /* counts down between progress events (act_tick moves seconds) */
+            double eta = j->total > j->done ? (double)(j->total - j->done) / j->rate : 0;
+
+            eta -= j->seconds - j->event_seconds;
             grid_printf(g, x, yy, 8, attr, color, "%6.1f/s", j->rate);
-            fmt_time(j->total > j->done ? (double)(j->total - j->done) / j->rate : 0, b, sizeof b);
+            fmt_time(eta > 0 ? eta : 0, b, sizeof b);
             grid_printf(g, x + 9, yy, 6, attr, color, "%6s", b);
+        } else if (j->state == JS_RUNNING) {
+            fmt_time(j->seconds, b, sizeof b); /* no rate yet: the elapsed time */
+            grid_printf(g, x + 9, yy, 6, attr | GA_DIM, color, "%6s", b);
         } else if (j->state >= JS_DONE) {
             fmt_time(j->seconds, b, sizeof b);
             grid_printf(g, x + 9, yy, 6, attr, color, "%6s", b);
@@ -99,8 +106,10 @@ void view_jobs_draw(const app_state *s, grid *g, int y0, int rows)
 
         if (list >= rows - 2)
             return;
-        grid_printf(g, 0, py, g->w, GA_BOLD, GC_DEFAULT, "job %d  %s  stage %s  %.1f s", j->id,
-                    state_names[j->state], j->stage[0] ? j->stage : "-", j->seconds);
+        fmt_time(j->seconds, b, sizeof b);
+        grid_printf(g, 0, py, g->w, GA_BOLD, GC_DEFAULT, "job %d  %s  stage %s  %.1f s%s%s", j->id,
+                    state_names[j->state], j->stage[0] ? j->stage : "-", j->seconds,
+                    j->state == JS_RUNNING ? "  elapsed " : "", j->state == JS_RUNNING ? b : "");
         grid_printf(g, 2, py + 1, g->w - 2, 0, GC_DEFAULT, "%s", j->detail[0] ? j->detail : "");
         a[0] = b[0] = '\0';
         if (!isnan(j->loss))

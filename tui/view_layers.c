@@ -90,7 +90,7 @@ void view_layers_draw(const app_state *s, grid *g, int y0, int rows)
 {
     cols c = layout(g->w);
     int body = rows - 2, y = y0 + rows - 1;
-    char buf[64], buf2[64], label[32];
+    char buf[64], buf2[64], label[32], cut[300];
 
     draw_header(s, g, y0, c);
     if (!s->stats) {
@@ -105,12 +105,15 @@ void view_layers_draw(const app_state *s, grid *g, int y0, int rows)
 
         if (cur)
             grid_fill(g, 0, yy, g->w, 1, attr, color);
-        grid_text(g, x, yy, c.name, app_node_label(s, node, label, sizeof label), attr, color);
+        grid_text(g, x, yy, c.name, grid_head(app_node_label(s, node, label, sizeof label), c.name, cut,
+                                              sizeof cut), attr, color);
         x += c.name + 1;
-        grid_text(g, x, yy, c.op, s->graph->nodes[node].op_type, attr, color);
+        grid_text(g, x, yy, c.op, grid_head(s->graph->nodes[node].op_type, c.op, cut, sizeof cut), attr,
+                  color);
         x += c.op + 1;
-        grid_text(g, x, yy, c.shape, pare_stats_shape_format(s->stats, &ls->out, buf, sizeof buf),
-                  attr, color);
+        grid_text(g, x, yy, c.shape,
+                  grid_head(pare_stats_shape_format(s->stats, &ls->out, buf, sizeof buf), c.shape, cut,
+                            sizeof cut), attr, color);
         x += c.shape + 1;
         right_text(g, x, yy, c.params, ls->params ? grid_fmt_count(ls->params, buf, sizeof buf) : "-",
                    attr, color);
@@ -126,10 +129,10 @@ void view_layers_draw(const app_state *s, grid *g, int y0, int rows)
                 grid_printf(g, x, yy, 5, attr | GA_BOLD, color, "%5.2f", s->ratio[gi]);
             else if (gi >= 0)
                 grid_text(g, x, yy, 5, "    .", attr, color);
-            if (q)
-                grid_text(g, x + 6, yy, 4, q == 2 ? "skip" : s->quant_bits == 8 ? "int8"
-                                          : s->quant_bits == 6 ? "int6" : "int4",
-                          attr, cur ? color : q == 2 ? GC_ERROR : GC_ACCENT);
+            if (q == 2)
+                grid_text(g, x + 6, yy, 4, "skip", attr, cur ? color : GC_ERROR);
+            else if (q)
+                grid_printf(g, x + 6, yy, 4, attr, cur ? color : GC_ACCENT, "int%d", s->quant_bits);
             if (kd)
                 grid_put(g, x + 12, yy, (uint32_t)kd, (char)kd, attr | GA_BOLD, cur ? color : GC_ACCENT);
         }

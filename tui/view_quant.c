@@ -1,21 +1,34 @@
 /* Quant: every tensor that would get Q/DQ (activations and weights of
- * Conv/Gemm/MatMul) with its skip state, and the plan's PTQ settings. */
+ * Conv/Gemm/MatMul) with its skip state, the plan's PTQ settings, and once
+ * `m` measured them each tensor's quantization error (SQNR, cosine). */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "app.h"
 
+static const app_job *qerr_job(const app_state *s)
+{
+    for (int i = s->n_jobs - 1; i >= 0; i--)
+        if (s->jobs[i].kind == JOB_QERR && (s->jobs[i].state == JS_RUNNING || s->jobs[i].state == JS_QUEUED))
+            return &s->jobs[i];
+    return NULL;
+}
+
 void view_quant_draw(const app_state *s, grid *g, int y0, int rows)
 {
-    int read_w = g->w >= 76 ? 17 : 0; /* narrow: no "read by" column */
+    int err_w = s->qerr_bits ? 13 : 0; /* " SQNR dB  cos" */
+    int read_w = g->w >= 100 + err_w ? 24 : g->w >= 76 + err_w ? 17 : 0; /* narrow: none */
     int list = app_list_rows(s, SCREEN_QUANT), skipped = 0;
-    int name_w = g->w - (1 + 6 + 1 + (read_w ? read_w + 1 : 0) + 19 + 1 + 9);
-    char label[64], shape[64];
+    int name_w = g->w - (1 + 6 + 1 + (read_w ? read_w + 1 : 0) + 19 + 1 + 9 + err_w);
+    char label[64], shape[64], cut[300];
+    const app_job *job = qerr_job(s);
+    bool stale = s->qerr_bits && (s->qerr_bits != s->quant_bits || s->qerr_algo != s->quant_algo);
 
     grid_fill(g, 0, y0, g->w, 1, GA_BOLD, GC_HEADER);
-    grid_printf(g, 0, y0, g->w, GA_BOLD, GC_HEADER, "%-*s %-6s %-*s%s%-19s %s", name_w, "tensor", "kind", read_w,
-                read_w ? "read by" : "", read_w ? " " : "", "shape", "quant");
+    grid_printf(g, 0, y0, g->w, GA_BOLD, GC_HEADER, "%-*s %-6s %-*s%s%-19s %-9s%s", name_w, "tensor", "kind",
+                read_w, read_w ? "read by" : "", read_w ? " " : "", "shape", "quant",
+                err_w ? "  SQNR    cos" : "");
     if (!s->n_qt)
         grid_text(g, 1, y0 + 1, g->w - 1, "no Conv, Gemm or MatMul inputs to quantize", 0, GC_DEFAULT);
     for (int r = 0; r < list && s->quant_top + r < s->n_qt; r++) {
@@ -30,17 +43,20 @@ void view_quant_draw(const app_state *s, grid *g, int y0, int rows)
             node_off |= s->qt[k].node == q->node && s->qt[k].is_weight && s->qt[k].skip;
         if (cur)
             grid_fill(g, 0, yy, g->w, 1, attr, color);
-        grid_text(g, x, yy, name_w, view_tail(s->graph->values[q->value].name, name_w), attr, color);
+        grid_text(g, x, yy, name_w, grid_tail(s->graph->values[q->value].name, name_w, cut, sizeof cut),
+                  attr, color);
         x += name_w + 1;
         grid_text(g, x, yy, 6, q->is_weight ? "weight" : "act", attr, color);
         x += 7;
         if (read_w) {
-            grid_printf(g, x, yy, read_w, attr, color, "%s",
-                        view_tail(app_node_label(s, q->node, label, sizeof label), read_w));
+            grid_text(g, x, yy, read_w,
+                      grid_tail(app_node_label(s, q->node, label, sizeof label), read_w, cut, sizeof cut),
+                      attr, color);
             x += read_w + 1;
         }
-        grid_text(g, x, yy, 19, pare_stats_shape_format(s->stats, &s->stats->values[q->value], shape,
-                                                      sizeof shape), attr, color);
+        grid_text(g, x, yy, 19,
+                  grid_head(pare_stats_shape_format(s->stats, &s->stats->values[q->value], shape,
+                                                    sizeof shape), 19, cut, sizeof cut), attr, color);
         x += 20;
         if (q->skip)
             state = q->is_weight ? "skip node" : "skip";
@@ -49,16 +65,35 @@ void view_quant_draw(const app_state *s, grid *g, int y0, int rows)
         else if (!s->quant_on)
             state = "off";
         else
-            state = s->quant_bits == 8 ? "int8" : s->quant_bits == 6 ? "int6" : "int4";
+            state = s->quant_bits == 8 ? "int8" : s->quant_bits == 6 ? "int6" : s->quant_bits == 4 ? "int4"
+                    : s->quant_bits == 7 ? "int7" : s->quant_bits == 5 ? "int5" : s->quant_bits == 3 ? "int3"
+                    : "int2";
         grid_text(g, x, yy, -1, state, attr | (q->skip ? GA_BOLD : 0),
                   cur ? color : q->skip ? GC_ERROR : GC_ACCENT);
         if (isfinite(q->snr_db) && !q->skip && !node_off && s->quant_on)
-            grid_printf(g, x + 5, yy, -1, attr, color, "%2.0fdB", q->snr_db);
+            grid_printf(g, x + 5, yy, 4, attr, color, "%2.0fdB", q->snr_db);
+        x += 9;
+        if (err_w && !isnan(q->err_sqnr))
+            grid_printf(g, x, yy, err_w, attr | (stale ? GA_DIM : 0), color, " %5.1f %6.4f",
+                        q->err_sqnr, q->err_cos);
+        else if (err_w)
+            grid_text(g, x, yy, err_w, "     -      -", attr | GA_DIM, color);
     }
     for (int i = 0; i < s->n_qt; i++)
         skipped += s->qt[i].skip;
-    grid_printf(g, 0, y0 + rows - 2, g->w, GA_DIM, GC_DEFAULT,
-                "skip a weight: its node stays float; an activation: only its Q/DQ. dB: weight SNR");
+    if (job)
+        grid_printf(g, 0, y0 + rows - 2, g->w, GA_BOLD, GC_DEFAULT,
+                    "error table %s: %s %lld/%lld %s (a job; see Jobs)",
+                    job->state == JS_QUEUED ? "queued" : "running", job->stage, (long long)job->done,
+                    (long long)job->total, job->unit);
+    else if (s->qerr_bits)
+        grid_printf(g, 0, y0 + rows - 2, g->w, stale ? GA_BOLD : GA_DIM, GC_DEFAULT,
+                    "SQNR dB, cos: x vs DQ(Q(x)) at %d bits %s%s%s", s->qerr_bits,
+                    plan_algo_label(s->qerr_algo), s->qerr_planned ? ", pruned plan" : "",
+                    stale ? "; settings changed: m again" : "; m again, digits: bits");
+    else
+        grid_printf(g, 0, y0 + rows - 2, g->w, GA_DIM, GC_DEFAULT,
+                    "m: SQNR/cos per tensor  digits: bits  F1-F8/Alt+n: screens  dB: SNR of PTQ");
     grid_fill(g, 0, y0 + rows - 1, g->w, 1, GA_BOLD, GC_HEADER);
     grid_printf(g, 0, y0 + rows - 1, g->w, GA_BOLD, GC_HEADER,
                 "PTQ %s  bits %d  algo %s  %d tensors, %d skipped  (e: on/off)",

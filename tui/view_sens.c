@@ -40,15 +40,6 @@ static int sweep_ratios(const pare_sens_result *r, double *ratios)
     return n;
 }
 
-/* A group as the table names it: its first producer's node name (what
- * Layers shows; shorter than the group's value name). */
-static const char *group_label(const app_state *s, int gi, char *buf, size_t size)
-{
-    const pare_prune_group *grp = &s->groups->groups[gi];
-
-    return grp->n_producers ? app_node_label(s, grp->producers[0], buf, size) : grp->name;
-}
-
 static const app_job *running_sweep(const app_state *s)
 {
     for (int i = s->n_jobs - 1; i >= 0; i--)
@@ -68,10 +59,10 @@ static void draw_curve(const app_state *s, grid *g, int y0, int gi, const double
     cw = cw > 6 ? 6 : cw < 2 ? 2 : cw;
     for (int p = 0; p < np; p++)
         top = pts[p].drop > top ? pts[p].drop : top;
-    char label[64];
+    char label[64], cut[300];
 
     grid_printf(g, 0, y0, g->w, GA_BOLD, GC_DEFAULT, "curve %s: drop%s vs ratio (top %.2f)",
-                view_tail(group_label(s, gi, label, sizeof label), g->w - 40),
+                grid_tail(app_group_label(s, gi, label, sizeof label), g->w - 40, cut, sizeof cut),
                 scale > 1 ? " in points" : "", scale * top);
     for (int k = 0; k < nr; k++) {
         int x = 8 + k * cw, p = 0;
@@ -147,9 +138,10 @@ void view_sens_draw(const app_state *s, grid *g, int y0, int rows)
 
         if (cur)
             grid_fill(g, 0, yy, g->w, 1, attr, color);
-        char label[64];
+        char label[64], cut[300];
 
-        grid_text(g, 0, yy, name_w - 1, view_tail(group_label(s, gi, label, sizeof label), name_w - 1),
+        grid_text(g, 0, yy, name_w - 1,
+                  grid_tail(app_group_label(s, gi, label, sizeof label), name_w - 1, cut, sizeof cut),
                   attr, color);
         for (int k = 0; k < nr; k++) {
             int p = 0;
@@ -170,12 +162,13 @@ void view_sens_draw(const app_state *s, grid *g, int y0, int rows)
         draw_curve(s, g, y0 + 1 + list, s->sens_rows[s->sens_cursor], ratios, nr, scale);
     if (job)
         grid_printf(g, 0, y0 + rows - 1, g->w, GA_BOLD, GC_HEADER,
-                    "sweep %s: %lld/%lld %s (the table is the previous sweep's)",
-                    job->state == JS_QUEUED ? "queued" : "running", (long long)job->done,
-                    (long long)job->total, job->unit);
+                    "sweep %s: %lld/%lld %s (%s)", job->state == JS_QUEUED ? "queued" : "running",
+                    (long long)job->done, (long long)job->total, job->unit,
+                    s->sens_live_job == job->id ? "cells fill in as points arrive"
+                                                : "the table is the previous sweep's");
     else if (pick)
         grid_printf(g, 0, y0 + rows - 1, g->w, GA_BOLD, GC_HEADER,
-                    "target -%.0f%% FLOPs: %s -> %s, predicted drop %.2f%s (Plan: f)", 100 * s->sens_target,
+                    "target -%.0f%% FLOPs: %s -> %s, drop %.2f%s (sum of 1-group drops)", 100 * s->sens_target,
                     grid_fmt_si(s->sens->flops, buf, sizeof buf),
                     grid_fmt_si(s->sens_pick_flops, buf2, sizeof buf2), scale * s->sens_pick_loss,
                     scale > 1 ? " pts" : "");

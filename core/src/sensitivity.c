@@ -856,6 +856,8 @@ pare_status pare_sens_run(const pare_graph *g, const pare_prune_groups *gs, cons
                 rc = pare_fail(err, PARE_ENOMEM, g->path, "out of memory");
                 break;
             }
+            if (o->on_point)
+                o->on_point(o->on_point_user, r, &r->points[r->n_points - 1]);
             snprintf(detail, sizeof detail, "group %s ratio %.2f", gs->groups[gi].name, ratios[j]);
             if (!report(o, ++done_pts, total, pt.metric, detail)) {
                 rc = pare_fail(err, PARE_ECANCELED, g->path, "sensitivity sweep canceled");

@@ -9,6 +9,8 @@
 #include <cmocka.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "pare/job.h"
@@ -636,10 +638,12 @@ static void test_commands(void **state)
     assert_int_equal(s->prompt, PROMPT_NONE);
     keys(s, ":data\n");
     assert_string_equal(s->data_spec, "");
-    keys_dispatch(s, '0', 0, 0); /* on Plan 0 and . start a ratio */
+    keys_dispatch(s, '7', 0, 0); /* on Plan every digit starts a ratio */
     assert_int_equal(s->prompt, PROMPT_RATIO);
+    assert_string_equal(s->prompt_buf, "7");
+    assert_int_equal(s->screen, SCREEN_PLAN);
     keys_dispatch(s, TK_ESC, 0, 0);
-    keys_dispatch(s, '7', 0, 0); /* other digits still go to screens */
+    keys_dispatch(s, TK_F7, 0, 0); /* F1-F8 go to screens everywhere */
     assert_int_equal(s->screen, SCREEN_JOBS);
     keys_dispatch(s, 'e', 0, 0); /* no data: refused with a hint */
     assert_true(s->message_is_error);
@@ -647,10 +651,120 @@ static void test_commands(void **state)
     assert_int_equal(s->n_jobs, 0);
 }
 
+/* Plan and Quant take numbers: digits and '.' type a value there; screens
+ * stay on Tab, F1-F8 and Alt+digit; other screens keep digit switching. */
+static void test_digits_type_on_plan_and_quant(void **state)
+{
+    app_state *s = *state;
+    int a = first_prunable(s, 0);
+    int n;
+    const key_binding *t;
+    bool f_keys = false;
+
+    keys_dispatch(s, '4', 0, 0); /* Layers: a digit switches */
+    assert_int_equal(s->screen, SCREEN_PLAN);
+    s->plan_cursor = a;
+    keys(s, "5");
+    assert_int_equal(s->screen, SCREEN_PLAN);
+    assert_int_equal(s->prompt, PROMPT_RATIO);
+    keys(s, "\n"); /* 5 is no ratio: refused, with the forms that work */
+    assert_true(s->message_is_error);
+    assert_non_null(strstr(s->message, "30%"));
+    keys(s, ".35\n");
+    assert_true(fabs(s->ratio[a] - 0.35) < 1e-9);
+    keys(s, "40%\n");
+    assert_true(fabs(s->ratio[a] - 0.4) < 1e-9);
+    /* the help lists the typed value and F1-F8, not the shadowed 1-8 */
+    t = keys_global(&n);
+    for (int i = 0; i < n; i++)
+        f_keys |= t[i].key == TK_F5 && strstr(t[i].label, "F1-F8") && strstr(t[i].label, "Alt");
+    assert_true(f_keys);
+    assert_true(keys_screen_has(SCREEN_PLAN, '1') && keys_screen_has(SCREEN_QUANT, '.'));
+    assert_false(keys_screen_has(SCREEN_JOBS, '1'));
+    keys_dispatch(s, TK_ALT_5, 0, 0); /* Esc then 5 (term.c) */
+    assert_int_equal(s->screen, SCREEN_QUANT);
+    keys(s, "4\n");
+    assert_int_equal(s->quant_bits, 4);
+    assert_true(s->quant_on);
+    keys(s, "9\n");
+    assert_true(s->message_is_error);
+    assert_int_equal(s->quant_bits, 4);
+    keys(s, "8"); /* Esc drops the typed value, nothing else */
+    keys_dispatch(s, TK_ESC, 0, 0);
+    assert_int_equal(s->screen, SCREEN_QUANT);
+    assert_int_equal(s->quant_bits, 4);
+    keys_dispatch(s, TK_TAB, 0, 0);
+    assert_int_equal(s->screen, SCREEN_DISTILL);
+    keys_dispatch(s, '7', 0, 0); /* Distill has no numbers: digits switch */
+    assert_int_equal(s->screen, SCREEN_JOBS);
+    keys_dispatch(s, TK_F4, 0, 0);
+    assert_int_equal(s->screen, SCREEN_PLAN);
+}
+
+/* Distill's values: / searches incrementally, n/N walk the matches */
+static void test_distill_search(void **state)
+{
+    app_state *s = *state;
+    int n, first, second;
+    const pare_graph *g;
+    const int *list;
+
+    act_screen_set(s, SCREEN_DISTILL);
+    list = plan_distill_list(s, &n, &g, NULL);
+    keys(s, "/relu");
+    assert_true(s->searching);
+    first = s->distill_cursor;
+    assert_non_null(strcasestr(g->values[list[first]].name, "relu"));
+    keys(s, "\n");
+    assert_false(s->searching);
+    keys(s, "n");
+    second = s->distill_cursor;
+    assert_true(second > first);
+    assert_non_null(strcasestr(g->values[list[second]].name, "relu"));
+    keys(s, "N");
+    assert_int_equal(s->distill_cursor, first);
+    keys(s, "N"); /* wraps to the last match */
+    assert_true(s->distill_cursor > second);
+    keys(s, "/zzz");
+    assert_true(s->message_is_error);
+    assert_non_null(strstr(s->message, "no value matches"));
+    keys_dispatch(s, TK_ESC, 0, 0);
+    assert_false(s->searching);
+    assert_int_equal(s->screen, SCREEN_DISTILL);
+}
+
+/* Running jobs tick: elapsed and ETA move without progress events */
+static void test_jobs_tick_without_events(void **state)
+{
+    app_state *s = *state;
+    app_job *j;
+    grid g;
+
+    s->jobs = pare_calloc(1, sizeof *s->jobs);
+    assert_non_null(s->jobs);
+    s->cap_jobs = s->n_jobs = 1;
+    j = &s->jobs[0];
+    *j = (app_job){.id = 1, .kind = JOB_EVAL, .state = JS_RUNNING, .name = "eval", .done = 2,
+                   .total = 12, .rate = 1.0, .seconds = 2.0, .event_seconds = 2.0, .loss = NAN,
+                   .metric = NAN, .t_start = app_now() - 5.5};
+    assert_int_equal(act_tick(s), APP_FX_REDRAW); /* 2 s -> 5 s: a shown second changed */
+    assert_true(j->seconds > 5.4 && j->seconds < 7);
+    assert_int_equal(act_tick(s), APP_FX_NONE);   /* same second: no redraw */
+    act_screen_set(s, SCREEN_JOBS);
+    assert_true(grid_init(&g, 80, 24));
+    view_app_draw(s, &g);
+    /* 10 batches at 1/s, 3.5 s after the last event: 0:07 (0:10 before the fix) */
+    assert_true(grid_contains(&g, "0:06", true) || grid_contains(&g, "0:07", true));
+    assert_true(grid_contains(&g, "elapsed 0:0", true));
+    grid_fini(&g);
+    s->n_jobs = 0; /* not from a queue */
+}
+
 static void test_sens_job_then_target_and_fill(void **state)
 {
     app_state *s = *state;
     int steps = 0;
+    bool partial = false;
 
     keys_dispatch(s, '3', 0, 0);
     assert_int_equal(s->screen, SCREEN_SENS);
@@ -661,8 +775,17 @@ static void test_sens_job_then_target_and_fill(void **state)
         usleep(10000);
         keys_dispatch(s, TK_TICK, 0, 0);
         keys_dispatch(s, 'j', 0, 0); /* the UI keeps working meanwhile */
+        /* rows fill in while the sweep runs */
+        if (s->jobs[0].state == JS_RUNNING && s->sens && s->sens->n_points > 0 &&
+            s->sens->n_points < s->jobs[0].total && s->n_sens_rows > 0)
+            partial = true;
     }
+    assert_true(partial);
     assert_int_equal(s->jobs[0].state, JS_DONE);
+    assert_int_equal(s->sens_live_job, 0);
+    assert_null(s->sens_prev);
+    /* the job's progress names groups as the screens do (the producer) */
+    assert_null(strstr(s->jobs[0].detail, "_output_0"));
     assert_non_null(s->sens);
     assert_true(s->n_sens_rows > 3);
     assert_int_equal(s->sens->n_samples, 64);
@@ -683,6 +806,126 @@ static void test_sens_job_then_target_and_fill(void **state)
     keys(s, "f30%\n");
     assert_true(s->plan_flops <= 0.75 * s->stats->flops);
     assert_true(isfinite(s->plan_loss));
+    /* m measures the plan on the sweep's data: larger than the sum, usually */
+    assert_string_equal(s->sens_data, "fashion-mnist:test");
+    assert_int_equal(s->sens_limit, 64);
+    s->limit = 32; /* the measurement keeps the sweep's 64 */
+    keys(s, "m");
+    assert_int_equal(s->n_jobs, 2);
+    assert_int_equal(s->jobs[1].kind, JOB_MEASURE);
+    assert_int_equal(s->plan_measure_job, s->jobs[1].id);
+    wait_jobs(s);
+    assert_int_equal(s->jobs[1].state, JS_DONE);
+    assert_int_equal(s->plan_measure_job, 0);
+    assert_true(isfinite(s->plan_measured));
+    assert_true(s->plan_measured_top1);
+    assert_true(s->plan_measured_key == app_plan_key(s));
+    {
+        bool said = false, samples = false;
+
+        for (int i = 0; i < s->jobs[1].n_result; i++) {
+            said |= strstr(s->jobs[1].result[i], "measured (no fine-tune)") != NULL &&
+                    strstr(s->jobs[1].result[i], "sum of single-group drops") != NULL;
+            samples |= strstr(s->jobs[1].result[i], "64 samples") != NULL;
+        }
+        assert_true(said && samples);
+    }
+    {
+        grid g;
+
+        assert_true(grid_init(&g, 80, 24));
+        view_app_draw(s, &g);
+        assert_true(grid_contains(&g, "(sum of single-group drops)", true));
+        assert_true(grid_contains(&g, "(no fine-tune)", true));
+        keys(s, "+"); /* another plan: the measurement is of an earlier one */
+        view_app_draw(s, &g);
+        assert_true(grid_contains(&g, "(old plan: m)", true));
+        grid_fini(&g);
+    }
+}
+
+/* m on Plan: cancel works; without ratios it is refused */
+static void test_measure_refused_and_cancelled(void **state)
+{
+    app_state *s = *state;
+    int a = first_prunable(s, 0);
+
+    act_screen_set(s, SCREEN_PLAN);
+    keys(s, "m");
+    assert_true(s->message_is_error);
+    assert_int_equal(s->n_jobs, 0);
+    s->plan_cursor = a;
+    keys(s, "0.5\n");
+    s->limit = 256;
+    keys(s, "m");
+    assert_int_equal(s->n_jobs, 1);
+    s->jobs_cursor = 0;
+    act_job_cancel(s);
+    wait_jobs(s);
+    assert_int_equal(s->jobs[0].state, JS_CANCELED);
+    assert_true(isnan(s->plan_measured));
+    assert_int_equal(s->plan_measure_job, 0);
+}
+
+/* m on Quant: each tensor's SQNR and cosine for the plan's bits and algo */
+static void test_quant_error_job(void **state)
+{
+    app_state *s = *state;
+    grid g;
+
+    act_screen_set(s, SCREEN_QUANT);
+    keys(s, "6\n"); /* 6 bits */
+    keys(s, "m");
+    assert_int_equal(s->n_jobs, 1);
+    assert_int_equal(s->jobs[0].kind, JOB_QERR);
+    wait_jobs(s);
+    if (s->jobs[0].state != JS_DONE)
+        fprintf(stderr, "quant error job: %s\n", s->jobs[0].error);
+    assert_int_equal(s->jobs[0].state, JS_DONE);
+    assert_int_equal(s->qerr_bits, 6);
+    assert_int_equal(s->qerr_algo, s->quant_algo);
+    for (int i = 0; i < s->n_qt; i++) {
+        assert_false(isnan(s->qt[i].err_sqnr));
+        assert_true(s->qt[i].err_cos > 0.5 && s->qt[i].err_cos <= 1.0 + 1e-9);
+    }
+    assert_true(grid_init(&g, 80, 24));
+    view_app_draw(s, &g);
+    assert_true(grid_contains(&g, "SQNR", true));
+    assert_true(grid_contains(&g, "at 6 bits hist", true));
+    keys(s, "8\n"); /* other bits: the errors are marked stale */
+    view_app_draw(s, &g);
+    assert_true(grid_contains(&g, "settings changed: m again", true));
+    grid_fini(&g);
+}
+
+/* x asks before replacing <model>.plan.out */
+static void test_compress_asks_before_replacing(void **state)
+{
+    app_state *s = *state;
+    char dir[] = "/tmp/pare-tui-replace-XXXXXX", cwd[1024], path[1200];
+
+    assert_non_null(mkdtemp(dir));
+    assert_non_null(getcwd(cwd, sizeof cwd));
+    assert_int_equal(chdir(dir), 0);
+    assert_int_equal(mkdir("resnet8.plan.out", 0755), 0);
+    act_screen_set(s, SCREEN_JOBS);
+    keys(s, "x");
+    assert_int_equal(s->prompt, PROMPT_OVERWRITE);
+    assert_string_equal(s->prompt_buf, "resnet8.plan.out");
+    assert_int_equal(s->n_jobs, 0);
+    keys(s, "n");
+    assert_int_equal(s->prompt, PROMPT_NONE);
+    assert_int_equal(s->n_jobs, 0);
+    keys(s, "x");
+    keys(s, "y");
+    assert_int_equal(s->n_jobs, 1);
+    assert_int_equal(s->jobs[0].kind, JOB_COMPRESS);
+    s->jobs_cursor = 0;
+    act_job_cancel(s);
+    wait_jobs(s);
+    assert_int_equal(chdir(cwd), 0);
+    snprintf(path, sizeof path, "rm -rf '%s'", dir);
+    assert_int_equal(system(path), 0);
 }
 
 static void test_eval_ptq_jobs_and_cancel(void **state)
@@ -823,7 +1066,13 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_save_and_load_plan, setup_resnet, teardown),
         cmocka_unit_test_setup_teardown(test_commands, setup_resnet, teardown),
         cmocka_unit_test_setup_teardown(test_teacher_model, setup_resnet, teardown),
+        cmocka_unit_test_setup_teardown(test_digits_type_on_plan_and_quant, setup_resnet, teardown),
+        cmocka_unit_test_setup_teardown(test_distill_search, setup_resnet, teardown),
+        cmocka_unit_test_setup_teardown(test_jobs_tick_without_events, setup_resnet, teardown),
         cmocka_unit_test_setup_teardown(test_sens_job_then_target_and_fill, setup_resnet, teardown),
+        cmocka_unit_test_setup_teardown(test_measure_refused_and_cancelled, setup_resnet, teardown),
+        cmocka_unit_test_setup_teardown(test_quant_error_job, setup_resnet, teardown),
+        cmocka_unit_test_setup_teardown(test_compress_asks_before_replacing, setup_resnet, teardown),
         cmocka_unit_test_setup_teardown(test_eval_ptq_jobs_and_cancel, setup_resnet, teardown),
         cmocka_unit_test_setup_teardown(test_quit_asks_while_a_job_runs, setup_resnet, teardown),
         cmocka_unit_test_setup_teardown(test_compress_job, setup_resnet, teardown),

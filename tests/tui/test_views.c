@@ -212,8 +212,23 @@ static void test_plan_two_ratios(void **state)
     view_app_draw(&fx->s, &fx->g);
     check_golden(&fx->g, true, "plan_two_ratios");
     assert_true(grid_contains(&fx->g, "FLOPs 18.77 M->13.33 M", true));
-    /* Layers shows the planned ratios and the totals of the plan */
-    press(&fx->s, "1");
+    /* Plan names groups as Sens does (the producer); the value is on the detail line */
+    assert_true(grid_contains(&fx->g, "  /layer1/conv1/Conv ", true));
+    assert_false(grid_contains(&fx->g, "/layer2/conv1/Conv_output_0   ", true));
+    assert_true(grid_contains(&fx->g, "value /layer3/conv1/Conv_output_0", true)); /* the cursor's */
+    assert_true(grid_contains(&fx->g, "0-9 . type a ratio", true));
+    assert_true(grid_contains(&fx->g, "Tab,F1-8 Screen", true));
+    /* wide: the value name is a second column */
+    assert_true(grid_resize(&fx->g, 120, 30));
+    act_resize(&fx->s, 30, 120);
+    view_app_draw(&fx->s, &fx->g);
+    assert_true(grid_contains(&fx->g, "value (job file key)", true));
+    assert_true(grid_contains(&fx->g, "/layer1/conv1/Conv             /layer1/conv1/Conv_output_0", true));
+    assert_true(grid_resize(&fx->g, 80, 24));
+    act_resize(&fx->s, 24, 80);
+    /* Layers shows the planned ratios and the totals of the plan (digits type
+       a ratio on Plan: F1 goes to Layers) */
+    keys_dispatch(&fx->s, TK_F1, 0, 0);
     view_app_draw(&fx->s, &fx->g);
     check_golden(&fx->g, true, "layers_with_plan");
 }
@@ -232,7 +247,8 @@ static void test_distill_pair(void **state)
 {
     fixture *fx = *state;
 
-    press(&fx->s, "4j0.5\n6"); /* prune layer1.conv1: its Relu output needs an adapter */
+    press(&fx->s, "4j0.5\n"); /* prune layer1.conv1: its Relu output needs an adapter */
+    keys_dispatch(&fx->s, TK_ALT_6, 0, 0);
     for (int i = 0; i < 3; i++)
         keys_dispatch(&fx->s, 'j', 0, 0);
     keys_dispatch(&fx->s, TK_ENTER, 0, 0);
@@ -244,6 +260,31 @@ static void test_distill_pair(void **state)
     keys_dispatch(&fx->s, TK_ENTER, 0, 0);
     view_app_draw(&fx->s, &fx->g);
     check_golden(&fx->g, true, "distill_two_pairs");
+}
+
+/* Truncated cells are marked: "…" (UTF-8) or "~" (ASCII) */
+static void test_truncation_marked(void **state)
+{
+    fixture *fx = *state;
+    char buf[300];
+
+    (void)state;
+    assert_string_equal(grid_tail("/layer1/relu1/Relu_output_0", 10, buf, sizeof buf),
+                        "\xe2\x80\xa6_output_0");
+    assert_string_equal(grid_head("GlobalAveragePool", 8, buf, sizeof buf), "GlobalA\xe2\x80\xa6");
+    assert_string_equal(grid_tail("short", 10, buf, sizeof buf), "short");
+    assert_string_equal(grid_tail("\xc3\xa9t\xc3\xa9\xc3\xa9t\xc3\xa9", 3, buf, sizeof buf),
+                        "\xe2\x80\xa6t\xc3\xa9"); /* characters, not bytes */
+    assert_int_equal(grid_utf8_len(buf), 3);
+    press(&fx->s, "5");
+    view_app_draw(&fx->s, &fx->g);
+    assert_true(grid_contains(&fx->g, "\xe2\x80\xa6tem/stem.2/Relu_output_0", true));
+    assert_true(grid_contains(&fx->g, "~tem/stem.2/Relu_output_0", false));
+    /* Layers: names cut at the right end */
+    keys_dispatch(&fx->s, TK_F1, 0, 0);
+    view_app_draw(&fx->s, &fx->g);
+    assert_true(grid_contains(&fx->g, "/layer2/shortcut/s\xe2\x80\xa6", true));
+    assert_true(grid_contains(&fx->g, "/layer2/shortcut/s~", false));
 }
 
 static void test_jobs_list(void **state)
@@ -263,7 +304,7 @@ static void test_jobs_list(void **state)
     snprintf(j[0].result[0], sizeof j[0].result[0], "baseline top-1 0.9180 on 256 samples");
     snprintf(j[0].result[1], sizeof j[0].result[1], "54 points in 20.8 s: see the Sens screen");
     j[1] = (app_job){.id = 2, .kind = JOB_EVAL, .state = JS_RUNNING, .name = "eval of the pruned plan, 256 samples",
-                     .done = 3, .total = 8, .rate = 2.5, .seconds = 1.2, .loss = NAN, .metric = 0.91,
+                     .done = 3, .total = 8, .rate = 2.5, .seconds = 1.2, .event_seconds = 1.2, .loss = NAN, .metric = 0.91,
                      .stage = "eval", .unit = "batch", .detail = "the planned model"};
     j[2] = (app_job){.id = 3, .kind = JOB_PTQ, .state = JS_QUEUED, .name = "PTQ of the pruned plan, 256 samples",
                      .loss = NAN, .metric = NAN};
@@ -318,6 +359,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_plan_two_ratios, setup_resnet, teardown),
         cmocka_unit_test_setup_teardown(test_quant_skips, setup_resnet, teardown),
         cmocka_unit_test_setup_teardown(test_distill_pair, setup_resnet, teardown),
+        cmocka_unit_test_setup_teardown(test_truncation_marked, setup_resnet, teardown),
         cmocka_unit_test_setup_teardown(test_jobs_list, setup_resnet, teardown),
         cmocka_unit_test_setup_teardown(test_sens_after_sweep, setup_resnet, teardown),
     };

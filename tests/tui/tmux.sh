@@ -153,9 +153,23 @@ else
     echo "FAIL: FLOPs total did not change: '$flops1' '$flops2'"; screen; fail=1
 fi
 check "the plan shows in the title" "FLOPs 18.77 M"
-keys 5 Space Space
+# digits type on Plan: 5 opens the ratio prompt, it does not switch screens
+keys 5
+check "Plan: a digit types a ratio" "ratio for /layer2/conv2/Conv"
+keys Escape
+check "Plan: Esc drops the typed ratio" "[4 Plan]"
+check "Plan: the predicted drop is labelled" "(sum of single-group drops)"
+keys m
+check "Plan: m measures the plan" "(no fine-tune)" 120
+check "Plan: the measurement is a job" "measure of the pruned plan"
+$T resize-window -t tui -x 60 -y 16 2>/dev/null && {
+    check "Plan at 60x16" "plan: params 77,418"
+    $T resize-window -t tui -x 80 -y 24
+}
+# screens from Plan and Quant: F1-F8 and Alt+digit
+keys F5 Space Space
 check "Quant: two tensors skipped" "2 skipped"
-keys 6 G Enter Enter
+keys M-6 G Enter Enter
 check "Distill: a pair" "pairs 1"
 check "pair compatibility" "same shape [batch, 10]"
 keys : i t e r s Space 3 Enter : w Space p l a n . y a m l Enter

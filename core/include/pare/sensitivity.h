@@ -45,6 +45,9 @@ typedef enum pare_sens_metric {
 
 #define PARE_SENS_MAX_RATIOS 64
 
+struct pare_sens_result;      /* below; named by pare_sens_opts.on_point */
+struct pare_sens_point;
+
 typedef struct pare_sens_opts {
     const double *ratios;     /* ascending, in (0, 1); NULL: 0.1, 0.2 ... 0.9 */
     int n_ratios;
@@ -63,6 +66,16 @@ typedef struct pare_sens_opts {
     size_t max_tap_bytes;     /* stored activations; past it taps are taken group by group.
                                  0: 1 GiB */
     const pare_progress *progress;
+    /* Called on the sweep's thread with each point as soon as it is measured
+     * or read from the cache (before that point's progress report). so_far is
+     * the result being built, read-only and valid only during the call: its
+     * baseline, metric, n_samples, params, flops, order and the points so far
+     * (pt is the last of them). NULL: not called. It must not call back into
+     * the sweep; a caller that hands the point to another thread copies it
+     * under its own lock. */
+    void (*on_point)(void *user, const struct pare_sens_result *so_far,
+                     const struct pare_sens_point *pt);
+    void *on_point_user;
 } pare_sens_opts;
 
 typedef struct pare_sens_point {
