@@ -3,6 +3,7 @@
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
@@ -39,11 +40,15 @@ static const cli_option quant_options[] = {
     {"op-types", "OP", "op types to quantize (default Conv Gemm MatMul)", true, 0},
     {"skip", "NAME", "a value name not to quantize (a weight skips its node)", true, 0},
     {"pattern", "TEXT", "skip nodes whose name or value names contain TEXT", true, 0},
-    {"strict", NULL, "unknown --skip names are errors, not warnings", false, 0},
+    {"tensor-bits", "NAME=BITS", "bits (2..8) for one weight, activation or node; repeatable",
+     true, 0},
+    {"strict", NULL, "unknown --skip and --tensor-bits names are errors, not warnings", false, 0},
     {"batch-nums", "N", "calibration batches (default 10; 0 = the whole data)", false, 0},
     {"batch-size", "B", "calibration batch size (default 32)", false, 0},
     {"bias-correction", NULL, "correct the mean output shift of each biased Conv/Gemm", false, 0},
-    {"recon", NULL, "layer-wise reconstruction: AdaRound-learned weight rounding", false, 0},
+    {"recon", "LEVEL", "reconstruction: layer-wise (bare --recon) or region-wise AdaRound", false, 0},
+    {"region", "IN,IN:OUT", "a region-wise region: input names, ':', output names (repeatable)",
+     true, 0},
     {"recon-epochs", "N", "reconstruction passes over the calibration batches (default 20)", false, 0},
     {"recon-lr", "LR", "reconstruction learning rate (default 0.05)", false, 0},
     {"table", "FILE", "write calibration_table.txt (name min max per activation)", false, 0},
@@ -60,7 +65,9 @@ static const cli_spec quant_spec = {
     .name = "quant",
     .synopsis = "MODEL --data SPEC -o OUT.onnx [--algo A] [--bits W] [--act-bits A]\n"
                 "                  [--per-tensor] [--preset P] [--batch-nums N] [--batch-size B]\n"
-                "                  [--skip NAME]... [--bias-correction] [--table FILE]\n"
+                "                  [--skip NAME]... [--tensor-bits NAME=BITS]...\n"
+                "                  [--bias-correction] [--table FILE]\n"
+                "                  [--recon [layer-wise|region-wise] [--region IN,IN:OUT]...]\n"
                 "                  [--eval SPEC [--limit N]] [--error-table [N]] [--error-csv FILE]\n"
                 "                  [--json]",
     .summary = "Post-training quantization. Runs the model in fp32 over --batch-nums batches of\n"
@@ -224,7 +231,10 @@ static void print_text(const quant_result *r)
            r->rep->opset_before, r->rep->opset_after);
     if (worst_name)
         printf("%-12s  %.1f dB (%s)\n", "worst weight", worst, worst_name);
-    if (r->o->recon_level != PARE_QUANT_RECON_NONE)
+    if (r->o->recon_level == PARE_QUANT_RECON_REGION_WISE)
+        printf("%-12s  %d layers, %d regions (AdaRound, %d epochs)\n", "reconstruct",
+               r->rep->n_reconstructed, r->rep->n_recon_regions, r->o->recon_epochs);
+    else if (r->o->recon_level != PARE_QUANT_RECON_NONE)
         printf("%-12s  %d layers (AdaRound, %d epochs)\n", "reconstruct", r->rep->n_reconstructed,
                r->o->recon_epochs);
     if (r->o->bias_correct)
@@ -353,6 +363,8 @@ static void print_json(const quant_result *r)
     json_double(&w, r->recon_s);
     json_key(&w, "reconstructed");
     json_int(&w, r->rep->n_reconstructed);
+    json_key(&w, "recon_regions");
+    json_int(&w, r->rep->n_recon_regions);
     json_key(&w, "bias_correction_s");
     json_double(&w, r->bc_s);
     json_key(&w, "error_table");
@@ -458,7 +470,25 @@ static bool parse_opts(const cli_args *a, pare_quant_opts *o, long *threads, lon
     o->is_full_quantize = cli_has(a, OPT("full"));
     o->strict = cli_has(a, OPT("strict"));
     o->bias_correct = cli_has(a, OPT("bias-correction"));
-    o->recon_level = cli_has(a, OPT("recon")) ? PARE_QUANT_RECON_LAYER_WISE : PARE_QUANT_RECON_NONE;
+    o->recon_level = PARE_QUANT_RECON_NONE;
+    if (cli_has(a, OPT("recon"))) {
+        const char *lv = cli_str(a, OPT("recon"), "layer-wise");
+        if (!strcmp(lv, "layer-wise"))
+            o->recon_level = PARE_QUANT_RECON_LAYER_WISE;
+        else if (!strcmp(lv, "region-wise"))
+            o->recon_level = PARE_QUANT_RECON_REGION_WISE;
+        else {
+            static const char *const levels[] = {"layer-wise", "region-wise"};
+            const char *near = pare_closest_word(lv, levels, 2);
+            cli_usage_error(&quant_spec, "--recon takes layer-wise or region-wise, got '%s'%s%s%s",
+                            lv, near ? " (did you mean '" : "", near ? near : "", near ? "'?)" : "");
+            return false;
+        }
+    }
+    if (a->n_multi[OPT("region")] && o->recon_level != PARE_QUANT_RECON_REGION_WISE) {
+        cli_usage_error(&quant_spec, "--region needs --recon region-wise");
+        return false;
+    }
     v = o->recon_epochs;
     if (!cli_get_int(&quant_spec, a, OPT("recon-epochs"), 1, 100000, &v))
         return false;
@@ -482,11 +512,144 @@ static bool parse_opts(const cli_args *a, pare_quant_opts *o, long *threads, lon
     return true;
 }
 
+/* --tensor-bits NAME=BITS values; the names are copies in *text. */
+static bool parse_tensor_bits(const cli_args *a, pare_quant_bits **out, char **text, int *n_out)
+{
+    int n = a->n_multi[OPT("tensor-bits")];
+    size_t len = 0, pos = 0;
+
+    *out = NULL;
+    *text = NULL;
+    *n_out = 0;
+    if (n == 0)
+        return true;
+    for (int i = 0; i < n; i++)
+        len += strlen(a->multi[OPT("tensor-bits")][i]) + 1;
+    *out = pare_calloc((size_t)n, sizeof **out);
+    *text = pare_alloc(len);
+    if (!*out || !*text) {
+        fprintf(stderr, "pare quant: out of memory\n");
+        goto fail;
+    }
+    for (int i = 0; i < n; i++) {
+        const char *src = a->multi[OPT("tensor-bits")][i];
+        char *t = *text + pos, *eq, *end;
+        long bits;
+        memcpy(t, src, strlen(src) + 1);
+        pos += strlen(src) + 1;
+        eq = strrchr(t, '=');
+        if (!eq || eq == t) {
+            cli_usage_error(&quant_spec, "--tensor-bits '%s' is not NAME=BITS", src);
+            goto fail;
+        }
+        *eq = '\0';
+        bits = strtol(eq + 1, &end, 10);
+        if (end == eq + 1 || *end || bits < 2 || bits > 8) {
+            cli_usage_error(&quant_spec, "--tensor-bits '%s': BITS must be an integer in 2..8",
+                            src);
+            goto fail;
+        }
+        (*out)[i].name = t;
+        (*out)[i].bits = (int)bits;
+    }
+    *n_out = n;
+    return true;
+fail:
+    pare_free(*out);
+    pare_free(*text);
+    *out = NULL;
+    *text = NULL;
+    return false;
+}
+
+/* --region values as regions: "IN1,IN2:OUT1" gives inputs IN1, IN2 and
+ * output OUT1. The names point into one copy of the text; free with
+ * regions_fini. */
+typedef struct cli_regions {
+    pare_quant_region *v;
+    const char **names;
+    char *text;
+    int n;
+} cli_regions;
+
+static void regions_fini(cli_regions *r)
+{
+    pare_free(r->v);
+    pare_free(r->names);
+    pare_free(r->text);
+    memset(r, 0, sizeof *r);
+}
+
+static bool parse_regions(const cli_args *a, cli_regions *r)
+{
+    int n = a->n_multi[OPT("region")], k = 0;
+    size_t len = 0, pos = 0;
+
+    memset(r, 0, sizeof *r);
+    if (n == 0)
+        return true;
+    for (int i = 0; i < n; i++)
+        len += strlen(a->multi[OPT("region")][i]) + 1;
+    r->v = pare_calloc((size_t)n, sizeof *r->v);
+    r->names = pare_calloc(len + (size_t)n, sizeof *r->names);
+    r->text = pare_alloc(len);
+    if (!r->v || !r->names || !r->text) {
+        regions_fini(r);
+        fprintf(stderr, "pare quant: out of memory\n");
+        return false;
+    }
+    for (int i = 0; i < n; i++) {
+        const char *src = a->multi[OPT("region")][i];
+        char *t = r->text + pos, *colon;
+        pare_quant_region *g = &r->v[i];
+        memcpy(t, src, strlen(src) + 1);
+        pos += strlen(src) + 1;
+        colon = strchr(t, ':');
+        if (!colon || colon == t || !colon[1] || strchr(colon + 1, ':')) {
+            cli_usage_error(&quant_spec, "--region '%s' is not IN1,IN2:OUT1 (input names, ':', "
+                            "output names)", src);
+            regions_fini(r);
+            return false;
+        }
+        *colon = '\0';
+        for (int side = 0; side < 2; side++) {
+            char *p = side ? colon + 1 : t;
+            const char **first = &r->names[k];
+            int cnt = 0;
+            for (char *tok = p;; ) {
+                char *comma = strchr(tok, ',');
+                if (comma)
+                    *comma = '\0';
+                if (!*tok) {
+                    cli_usage_error(&quant_spec, "--region '%s' has an empty name", src);
+                    regions_fini(r);
+                    return false;
+                }
+                r->names[k++] = tok;
+                cnt++;
+                if (!comma)
+                    break;
+                tok = comma + 1;
+            }
+            if (side) {
+                g->outputs = first;
+                g->n_outputs = cnt;
+            } else {
+                g->inputs = first;
+                g->n_inputs = cnt;
+            }
+        }
+        g->where = "--region";
+    }
+    r->n = n;
+    return true;
+}
+
 /* `--error-table` takes an optional N: a copy of argv with "0" (the default)
  * after a bare --error-table. NULL on OOM; free with pare_free. */
 static char **expand_error_table(int argc, char **argv, int *new_argc)
 {
-    static char zero[] = "0";
+    static char zero[] = "0", layer_wise[] = "layer-wise";
     char **v = pare_calloc((size_t)argc * 2 + 1, sizeof *v);
     bool options = true;
     int n = 0;
@@ -501,6 +664,10 @@ static char **expand_error_table(int argc, char **argv, int *new_argc)
         if (options && i > 0 && !strcmp(argv[i], "--error-table") &&
             !(next && next[0] >= '0' && next[0] <= '9' && next[strspn(next, "0123456789")] == '\0'))
             v[n++] = zero;
+        /* a bare --recon is layer-wise */
+        if (options && i > 0 && !strcmp(argv[i], "--recon") &&
+            !(next && next[0] != '-'))
+            v[n++] = layer_wise;
     }
     *new_argc = n;
     return v;
@@ -525,6 +692,9 @@ int cmd_quant(int argc, char **argv)
     bool sigint = false;
     pare_quant_error_table *errors = NULL;
     long error_batches = 0;
+    cli_regions regions = {0};
+    pare_quant_bits *tbits = NULL;
+    char *tbits_text = NULL;
     int xargc = 0;
     char **xargv = expand_error_table(argc, argv, &xargc);
     int rc = xargv ? cli_parse(&quant_spec, xargc, xargv, &args) : CLI_FAILED;
@@ -550,10 +720,14 @@ int cmd_quant(int argc, char **argv)
         rc = cli_usage_error(&quant_spec, "missing -o OUT.onnx");
         goto out;
     }
-    if (!parse_opts(&args, &o, &threads, &limit)) {
+    if (!parse_opts(&args, &o, &threads, &limit) || !parse_regions(&args, &regions) ||
+        !parse_tensor_bits(&args, &tbits, &tbits_text, &o.n_tensor_bits)) {
         rc = CLI_USAGE;
         goto out;
     }
+    o.regions = regions.v;
+    o.n_regions = regions.n;
+    o.tensor_bits = tbits;
     /* the input is never overwritten, nor are the outputs written over each other */
     if (cli_same_file(args.pos[0], out_path) ||
         (cli_has(&args, OPT("table")) && cli_same_file(args.pos[0], cli_str(&args, OPT("table"), ""))) ||
@@ -609,7 +783,7 @@ int cmd_quant(int argc, char **argv)
     res.build_s = cli_now() - t;
     for (int i = 0; i < rep->n_warnings; i++)
         fprintf(stderr, "pare: warning: %s\n", rep->warnings[i]);
-    if (o.recon_level == PARE_QUANT_RECON_LAYER_WISE) {
+    if (o.recon_level != PARE_QUANT_RECON_NONE) {
         t = cli_now();
         if (pare_quant_reconstruct(g, q, ds, &o, rep, &prog, &err) != PARE_OK) {
             progress_finish(&bar);
@@ -680,6 +854,9 @@ out:
     if (sigint)
         cli_sigint_restore();
     pare_quant_error_table_free(errors);
+    regions_fini(&regions);
+    pare_free(tbits);
+    pare_free(tbits_text);
     pare_quant_report_free(rep);
     pare_quant_calib_free(calib);
     pare_graph_free(q);

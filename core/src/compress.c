@@ -315,25 +315,30 @@ static bool wants_ptq(const pare_job *j)
 
 /* ---- training -------------------------------------------------------------------- */
 
-static bool hook_forward(void *user, pare_exec *x, pare_graph *g, int64_t step)
+static bool hook_forward(void *user, pare_exec *x, pare_graph *g, const pare_train_step_info *info)
 {
     compress_ctx *c = user;
     if (c->qat && qat_observe(c->qat, x, g, &c->hook_err) != PARE_OK)
         return false;
-    (void)step;
+    (void)info;
     return true;
 }
 
-static bool hook_step(void *user, pare_exec *x, pare_graph *g, int64_t step)
+/* After each update: masks back on the float weights (behind their
+ * QuantizeLinear under QAT), GMP's schedule, then the QAT scales from the
+ * masked weights (a zero stays zero through Q/DQ: weight zero points are 0)
+ * and from the PACT clip values the optimizer moved. */
+static bool hook_step(void *user, pare_exec *x, pare_graph *g, const pare_train_step_info *info)
 {
     compress_ctx *c = user;
-    (void)step;
+    (void)x;
+    (void)info;
     for (int i = 0; i < c->n_masks; i++)
         if (pare_masks_apply(c->masks[i], g, &c->hook_err) != PARE_OK)
             return false;
     if (c->has_gmp && pare_gmp_step(&c->gmp, g, NULL, &c->hook_err) != PARE_OK)
         return false;
-    if (c->qat && (qat_pact_step(c->qat, x, g, &c->hook_err) != PARE_OK ||
+    if (c->qat && (qat_pact_sync(c->qat, g, &c->hook_err) != PARE_OK ||
                    qat_update_weights(c->qat, g, &c->hook_err) != PARE_OK))
         return false;
     return true;
@@ -497,8 +502,6 @@ static pare_status stage_train(compress_ctx *c, bool dry, pare_error *err)
             rc = qat_prepare(c->cur, calib, &j->quant_aware, (int)t->batch_size, 4, c->threads,
                              c->opts->progress, &qg, &c->qat, err);
         pare_dataset_free(calib);
-        if (rc == PARE_OK)
-            qat_set_pact_lr(c->qat, t->learning_rate.learning_rate, 1e-4);
         if (rc == PARE_OK) {
             compress_stage(c, "calibrate", compress_now() - tq, "QAT initial ranges: %d activations, "
                            "%d nodes quantized", qat_n_activations(c->qat),
@@ -530,6 +533,9 @@ static pare_status stage_train(compress_ctx *c, bool dry, pare_error *err)
         o.keep_best = !(c->has_gmp || qat);
         o.freeze = (const char *const *)t->freeze.v;
         o.n_freeze = t->freeze.n;
+        /* PACT clip values: trained by the same optimizer and schedule */
+        if (qat)
+            o.extra = qat_pact_extras(c->qat, &o.n_extra);
         o.seed = (uint64_t)j->global.seed;
         o.n_threads = c->threads;
         if (distill) {
@@ -848,10 +854,6 @@ static pare_status setup(compress_ctx *c, pare_error *err)
     compress_where(c, &j->global.meta, where, sizeof where);
 
     /* methods pare cannot run yet fail before any work */
-    if (wants_ptq(j) && j->quant_post.recon_level == PARE_JOB_RECON_REGION)
-        return pare_fail(err, PARE_EUNSUPPORTED,
-                         compress_where(c, &j->quant_post.meta, where, sizeof where),
-                         "QuantPost recon_level 'region-wise' is not supported yet");
     if (wants_ptq(j) && !j->quant_post.onnx_format)
         return pare_fail(err, PARE_EUNSUPPORTED,
                          compress_where(c, &j->quant_post.meta, where, sizeof where),
@@ -860,12 +862,6 @@ static pare_status setup(compress_ctx *c, pare_error *err)
         return pare_fail(err, PARE_EINPUT,
                          compress_where(c, &j->quant_aware.meta, where, sizeof where),
                          "QuantAware needs a TrainConfig section (quantization-aware training)");
-    if (j->quant_aware.meta.present && j->unstructure_prune.meta.present &&
-        j->unstructure_prune.prune_strategy == PARE_JOB_STRATEGY_GMP)
-        return pare_fail(err, PARE_EUNSUPPORTED,
-                         compress_where(c, &j->unstructure_prune.meta, where, sizeof where),
-                         "UnstructurePrune gmp together with QuantAware is not supported (the "
-                         "mask search does not see weights behind Q/DQ)");
     if (j->distill.meta.present && !j->train.meta.present)
         return pare_fail(err, PARE_EINPUT, compress_where(c, &j->distill.meta, where, sizeof where),
                          "Distillation needs a TrainConfig section");
@@ -879,12 +875,13 @@ static pare_status setup(compress_ctx *c, pare_error *err)
 
     /* keys that load but change nothing: say so */
     if (wants_ptq(j) && j->quant_post.simulate_activation_quant &&
-        compress_warn(c, err, "QuantPost.simulate_activation_quant is not implemented; "
-                      "reconstruction runs on float activations") != PARE_OK)
+        compress_warn(c, err, "QuantPost.simulate_activation_quant (QDrop) is not implemented; "
+                      "reconstruction always sees the quantized activations") != PARE_OK)
         return err->code;
     if (wants_ptq(j) && j->quant_post.regions.n &&
-        compress_warn(c, err, "QuantPost.regions is used only by recon_level region-wise, which "
-                      "pare does not implement; ignored") != PARE_OK)
+        j->quant_post.recon_level != PARE_JOB_RECON_REGION &&
+        compress_warn(c, err, "QuantPost.regions is used only by recon_level region-wise; "
+                      "ignored") != PARE_OK)
         return err->code;
     if (j->quant_aware.meta.present && j->quant_aware.use_pact &&
         pare_job_is_set(j, "QuantAware", "activation_quantize_type") &&

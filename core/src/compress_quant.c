@@ -6,6 +6,7 @@
 
 #include "compress_internal.h"
 #include "pare/alloc.h"
+#include "quant_internal.h"
 
 static pare_quant_algo algo_of(int a)
 {
@@ -46,13 +47,49 @@ static void ptq_opts(const compress_ctx *c, pare_quant_opts *o)
     o->activation_unsigned = qp->activation_type == PARE_JOB_ACT_UINT8;
     o->activation_symmetric = qp->activation_symmetric;
     o->reduce_range = qp->reduce_range || o->preset == PARE_QUANT_PRESET_U8S8;
-    o->recon_level = qp->recon_level == PARE_JOB_RECON_LAYER ? PARE_QUANT_RECON_LAYER_WISE
-                                                             : PARE_QUANT_RECON_NONE;
+    o->recon_level = qp->recon_level == PARE_JOB_RECON_LAYER    ? PARE_QUANT_RECON_LAYER_WISE
+                   : qp->recon_level == PARE_JOB_RECON_REGION ? PARE_QUANT_RECON_REGION_WISE
+                                                              : PARE_QUANT_RECON_NONE;
     o->recon_epochs = (int)qp->recon_epochs;
     o->recon_lr = qp->recon_lr;
     o->weight_only = qp->weight_only;
     o->block_size = (int)qp->block_size;
     o->n_threads = c->threads;
+}
+
+/* QuantPost.regions as the options' regions, each located in the job file;
+ * the names stay the job's. The caller frees *regs and *wheres. */
+static pare_status ptq_regions(const compress_ctx *c, pare_quant_opts *o, pare_quant_region **regs,
+                               char **wheres, pare_error *err)
+{
+    const pare_job_regions *jr = &c->job->quant_post.regions;
+    enum { WHERE = 288 };
+
+    *regs = NULL;
+    *wheres = NULL;
+    if (jr->n == 0 || o->recon_level != PARE_QUANT_RECON_REGION_WISE)
+        return PARE_OK;
+    *regs = pare_calloc((size_t)jr->n, sizeof **regs);
+    *wheres = pare_calloc((size_t)jr->n, WHERE);
+    if (!*regs || !*wheres) {
+        pare_free(*regs);
+        pare_free(*wheres);
+        *regs = NULL;
+        *wheres = NULL;
+        return pare_fail(err, PARE_ENOMEM, NULL, "out of memory");
+    }
+    for (int i = 0; i < jr->n; i++) {
+        pare_job_meta m = {.line = jr->v[i].line, .col = jr->v[i].col};
+        pare_quant_region *r = &(*regs)[i];
+        r->inputs = (const char *const *)jr->v[i].inputs.v;
+        r->n_inputs = jr->v[i].inputs.n;
+        r->outputs = (const char *const *)jr->v[i].outputs.v;
+        r->n_outputs = jr->v[i].outputs.n;
+        r->where = compress_where(c, &m, *wheres + (size_t)i * WHERE, WHERE);
+    }
+    o->regions = *regs;
+    o->n_regions = jr->n;
+    return PARE_OK;
 }
 
 /* One PTQ run of ctx->cur with options o: calibrate, build, reconstruct,
@@ -71,7 +108,7 @@ static pare_status ptq_once(compress_ctx *c, pare_dataset *ds, const pare_quant_
         rc = pare_quant_calibrate(c->cur, ds, o, p, calib, err);
     if (rc == PARE_OK)
         rc = pare_quant_build(c->cur, *calib, o, q, rep, err);
-    if (rc == PARE_OK && o->recon_level == PARE_QUANT_RECON_LAYER_WISE)
+    if (rc == PARE_OK && o->recon_level != PARE_QUANT_RECON_NONE)
         rc = pare_quant_reconstruct(c->cur, *q, ds, o, *rep, p, err);
     if (rc == PARE_OK && o->bias_correct)
         rc = pare_quant_bias_correct(c->cur, *q, ds, o, *rep, p, err);
@@ -115,7 +152,12 @@ static pare_status finish(compress_ctx *c, pare_graph *q, pare_quant_calib *cali
     pare_quant_calib_free(c->calib);
     c->calib = calib;
     c->qopts = *o;
-    /* the borrowed name lists of the options stay valid: they are the job's */
+    /* the borrowed name lists of the options stay valid: they are the job's;
+       the regions array does not outlive compress_ptq */
+    c->qopts.regions = NULL;
+    c->qopts.n_regions = 0;
+    c->qopts.tensor_bits = NULL;
+    c->qopts.n_tensor_bits = 0;
     pare_quant_report_free(rep);
     return rc;
 }
@@ -129,16 +171,27 @@ pare_status compress_ptq(compress_ctx *c, pare_error *err)
     pare_quant_calib *calib = NULL, *best_calib = NULL;
     pare_quant_report *rep = NULL, *best_rep = NULL;
     pare_quant_opts best_o;
+    pare_quant_region *regs = NULL;
+    pare_quant_bits *bits = NULL;
+    char *wheres = NULL;
     double t0 = compress_now(), best = -INFINITY;
     uint64_t rng = (uint64_t)c->job->global.seed * 0x2545f4914f6cdd1dULL + 17;
     pare_status rc;
 
     ptq_opts(c, &o);
-    rc = pare_quant_opts_check(&o, err);
+    rc = ptq_regions(c, &o, &regs, &wheres, err);
+    if (rc == PARE_OK)
+        rc = quant_bits_from_job(&c->job->quant_post.tensor_bits, &o, &bits, err);
+    if (rc == PARE_OK)
+        rc = pare_quant_opts_check(&o, err);
     if (rc == PARE_OK)
         rc = compress_open_data(c, c->data_spec, (int)c->job->quant_post.batch_size, false, 0, &ds, err);
-    if (rc != PARE_OK)
+    if (rc != PARE_OK) {
+        pare_free(regs);
+        pare_free(wheres);
+        pare_free(bits);
         return rc;
+    }
     if (!h->meta.present) {
         rc = ptq_once(c, ds, &o, &q, &calib, &rep, err);
         if (rc == PARE_OK) {
@@ -146,15 +199,23 @@ pare_status compress_ptq(compress_ctx *c, pare_error *err)
                            "algo %s, W%d A%d, %d batches of %d%s%s, %d nodes quantized",
                            pare_quant_algo_name(o.algo), o.weight_bits, o.activation_bits,
                            o.batch_nums, o.batch_size, o.bias_correct ? ", bias correction" : "",
-                           o.recon_level ? ", layer-wise reconstruction" : "",
+                           o.recon_level == PARE_QUANT_RECON_LAYER_WISE ? ", layer-wise reconstruction"
+                           : o.recon_level == PARE_QUANT_RECON_REGION_WISE
+                               ? ", region-wise reconstruction" : "",
                            rep->n_quantized_nodes);
             rc = finish(c, q, calib, rep, &o, err);
         }
         pare_dataset_free(ds);
+        pare_free(regs);
+        pare_free(wheres);
+        pare_free(bits);
         return rc;
     }
     if (!c->eval_ds) {
         pare_dataset_free(ds);
+        pare_free(regs);
+        pare_free(wheres);
+        pare_free(bits);
         char where[256];
         return pare_fail(err, PARE_EINPUT, compress_where(c, &h->meta, where, sizeof where),
                          "HyperParameterOptimization needs evaluation data (Global.eval_data or "
@@ -163,6 +224,9 @@ pare_status compress_ptq(compress_ctx *c, pare_error *err)
     c->rep->trials = pare_calloc((size_t)h->max_quant_count, sizeof *c->rep->trials);
     if (!c->rep->trials) {
         pare_dataset_free(ds);
+        pare_free(regs);
+        pare_free(wheres);
+        pare_free(bits);
         return pare_fail(err, PARE_ENOMEM, NULL, "out of memory");
     }
     for (long i = 0; i < h->max_quant_count && rc == PARE_OK; i++) {
@@ -227,6 +291,9 @@ pare_status compress_ptq(compress_ctx *c, pare_error *err)
         }
     }
     pare_dataset_free(ds);
+    pare_free(regs);
+    pare_free(wheres);
+    pare_free(bits);
     if (rc == PARE_OK) {
         const pare_compress_trial *bt = &c->rep->trials[c->rep->best_trial];
         compress_stage(c, "hpo", compress_now() - t0,

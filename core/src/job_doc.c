@@ -62,13 +62,14 @@ static const char *type_name(const job_key *k)
     case JT_INTS: return (k->flags & JK_RANGE2) ? "[lo, hi] integers" : "list of integers";
     case JT_BOOLS: return (k->flags & JK_SCALAR_OK) ? "bool or list of bools" : "list of bools";
     case JT_ENUMS: return (k->flags & JK_SCALAR_OK) ? "choice or list of choices" : "list of choices";
-    case JT_REGIONS: return "list of lists of names";
+    case JT_REGIONS: return "list of [[inputs], [outputs]]";
     case JT_SUB:
         if (k->sub->scalar_key >= 0)
             return k->sub->keys[k->sub->scalar_key].type == JT_ENUM ? "choice or mapping"
                                                                      : "number or mapping";
         return "mapping";
     case JT_PAIRS: return "list of mappings";
+    case JT_NAME_INTS: return "mapping name → integer";
     }
     return "?";
 }
@@ -81,6 +82,10 @@ static void default_text(md *m, const job_key *k)
     }
     if (k->type == JT_SUB || k->type == JT_PAIRS) {
         out(m, k->type == JT_PAIRS ? "`[]`" : "see below");
+        return;
+    }
+    if (k->type == JT_NAME_INTS) {
+        out(m, "`{}`");
         return;
     }
     if (k->flags & JK_INHERIT) {

@@ -345,8 +345,9 @@ static const char *list_want(enum job_type t)
     case JT_INTS: return "a list of integers";
     case JT_BOOLS: return "a list of true/false";
     case JT_ENUMS: return "a list of choices";
-    case JT_REGIONS: return "a list of lists of names";
+    case JT_REGIONS: return "a list of [[input names], [output names]]";
     case JT_PAIRS: return "a list of mappings";
+    case JT_NAME_INTS: return "a mapping of names to integers";
     default: return "a list";
     }
 }
@@ -447,7 +448,7 @@ static int apply_list(job_ctx *c, const job_key *k, void *f, yaml_node_t *n, con
 static int apply_regions(job_ctx *c, const job_key *k, pare_job_regions *f, yaml_node_t *n,
                          const char *label)
 {
-    static const job_key name_key = {.name = "regions", .type = JT_STRS};
+    static const job_key name_key = {.name = "regions", .type = JT_STRS, .flags = JK_SCALAR_OK};
     yaml_node_t **items = NULL;
     pare_job_regions out = {0};
     char got[96], ilabel[240];
@@ -468,15 +469,110 @@ static int apply_regions(job_ctx *c, const job_key *k, pare_job_regions *f, yaml
         return -1;
     }
     snprintf(ilabel, sizeof ilabel, "each region of %s", label);
-    for (int i = 0; i < count; i++, out.n++)
-        if (items[i]->type != YAML_SEQUENCE_NODE) {
-            report(c, AT_NODE(items[i]), NULL, "%s must be a list of names, got %s", ilabel,
+    for (int i = 0; i < count; i++, out.n++) {
+        yaml_node_t *io[2] = {NULL, NULL};
+        pare_job_strs *dst[2] = {&out.v[i].inputs, &out.v[i].outputs};
+        static const char *const side[2] = {"inputs", "outputs"};
+        out.v[i].line = (int)items[i]->start_mark.line + 1;
+        out.v[i].col = (int)items[i]->start_mark.column + 1;
+        if (items[i]->type == YAML_SEQUENCE_NODE &&
+            items[i]->data.sequence.items.top - items[i]->data.sequence.items.start == 2) {
+            io[0] = yaml_document_get_node(c->doc, items[i]->data.sequence.items.start[0]);
+            io[1] = yaml_document_get_node(c->doc, items[i]->data.sequence.items.start[1]);
+        }
+        if (!io[0] || !io[1]) {
+            report(c, AT_NODE(items[i]), "write a region as [[in1, in2], [out1]]",
+                   "%s must be [[input names], [output names]], got %s", ilabel,
                    got_text(items[i], got, sizeof got));
             bad = 1;
-        } else if (apply_list(c, &name_key, &out.v[i], items[i], ilabel)) {
-            bad = 1;
+            continue;
         }
+        for (int s = 0; s < 2; s++) {
+            char slabel[260];
+            snprintf(slabel, sizeof slabel, "the %s of each region of %s", side[s], label);
+            if (apply_list(c, &name_key, dst[s], io[s], slabel))
+                bad = 1;
+            else if (dst[s]->n == 0) {
+                report(c, AT_NODE(io[s]), NULL, "%s must name at least one value", slabel);
+                bad = 1;
+            }
+        }
+    }
     pare_free(items);
+    if (bad || c->oom) {
+        job_field_free(k, &out);
+        return -1;
+    }
+    job_field_free(k, f);
+    *f = out;
+    return 0;
+}
+
+/* A mapping name -> integer (each value checked against k's range). */
+static int apply_name_ints(job_ctx *c, const job_key *k, pare_job_name_ints *f, yaml_node_t *n,
+                           const char *label)
+{
+    pare_job_name_ints out = {0};
+    char got[96], ilabel[320], hint[200];
+    int count, bad = 0;
+
+    if (n->type != YAML_MAPPING_NODE) {
+        report(c, AT_NODE(n), "write it as a mapping, e.g. {conv1.weight: 4}", "%s must be %s, "
+               "got %s", label, list_want(k->type), got_text(n, got, sizeof got));
+        return -1;
+    }
+    count = (int)(n->data.mapping.pairs.top - n->data.mapping.pairs.start);
+    out.names = pare_calloc(count ? (size_t)count : 1, sizeof *out.names);
+    out.v = pare_calloc(count ? (size_t)count : 1, sizeof *out.v);
+    if (!out.names || !out.v) {
+        c->oom = true;
+        job_field_free(k, &out);
+        pare_free(out.names);
+        pare_free(out.v);
+        return -1;
+    }
+    for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
+        yaml_node_t *kn = yaml_document_get_node(c->doc, p->key);
+        yaml_node_t *vn = yaml_document_get_node(c->doc, p->value);
+        const char *name;
+        int dup = -1;
+        long v;
+
+        if (kn->type != YAML_SCALAR_NODE || is_null(kn)) {
+            report(c, AT_NODE(kn), NULL, "keys of %s must be value or node names", label);
+            bad = 1;
+            continue;
+        }
+        name = text_of(kn);
+        for (int i = 0; i < out.n; i++)
+            if (!strcmp(out.names[i], name))
+                dup = i;
+        if (dup >= 0) {
+            hint[0] = '\0';
+            for (yaml_node_pair_t *q = n->data.mapping.pairs.start; q < p; q++) {
+                yaml_node_t *qk = yaml_document_get_node(c->doc, q->key);
+                if (qk->type == YAML_SCALAR_NODE && !strcmp(text_of(qk), name)) {
+                    snprintf(hint, sizeof hint, "first set at %s:%d:%d", c->name,
+                             (int)qk->start_mark.line + 1, (int)qk->start_mark.column + 1);
+                    break;
+                }
+            }
+            report(c, AT_NODE(kn), hint[0] ? hint : NULL, "duplicate key '%.80s' in %s", name,
+                   label);
+            bad = 1;
+            continue;
+        }
+        snprintf(ilabel, sizeof ilabel, "'%.80s' in %s", name, label);
+        if (parse_scalar(c, k, JT_INT, vn, ilabel, &v)) {
+            bad = 1;
+            continue;
+        }
+        if (!(out.names[out.n] = pare_strdup(name))) {
+            c->oom = true;
+            break;
+        }
+        out.v[out.n++] = v;
+    }
     if (bad || c->oom) {
         job_field_free(k, &out);
         return -1;
@@ -574,6 +670,7 @@ static int apply_value(job_ctx *c, const job_key *k, void *f, yaml_node_t *n, co
     case JT_ENUMS: return apply_list(c, k, f, n, label);
     case JT_REGIONS: return apply_regions(c, k, f, n, label);
     case JT_PAIRS: return apply_pairs(c, k, f, n, label, path);
+    case JT_NAME_INTS: return apply_name_ints(c, k, f, n, label);
     case JT_SUB: {
         char sub_path[160];
         snprintf(sub_path, sizeof sub_path, "%s.%s", path, k->name);
@@ -1182,6 +1279,7 @@ static size_t field_size(const job_key *k)
     case JT_ENUMS: return sizeof(pare_job_enums);
     case JT_REGIONS: return sizeof(pare_job_regions);
     case JT_PAIRS: return sizeof(pare_job_pairs);
+    case JT_NAME_INTS: return sizeof(pare_job_name_ints);
     case JT_SUB: return k->sub->size;
     default: return item_size(k->type);
     }

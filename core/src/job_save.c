@@ -95,7 +95,8 @@ static bool field_equal(const job_key *k, const void *fa, const void *fb)
         if (x->n != y->n)
             return false;
         for (int i = 0; i < x->n; i++)
-            if (!field_equal(&names, &x->v[i], &y->v[i]))
+            if (!field_equal(&names, &x->v[i].inputs, &y->v[i].inputs) ||
+                !field_equal(&names, &x->v[i].outputs, &y->v[i].outputs))
                 return false;
         return true;
     }
@@ -106,6 +107,15 @@ static bool field_equal(const job_key *k, const void *fa, const void *fb)
             return false;
         for (int i = 0; i < x->n; i++)
             if (!fields_equal(k->sub, &x->v[i], &y->v[i]))
+                return false;
+        return true;
+    }
+    case JT_NAME_INTS: {
+        const pare_job_name_ints *x = fa, *y = fb;
+        if (x->n != y->n)
+            return false;
+        for (int i = 0; i < x->n; i++)
+            if (!str_eq(x->names[i], y->names[i]) || x->v[i] != y->v[i])
                 return false;
         return true;
     }
@@ -333,9 +343,14 @@ static void emit_value(emit *e, const job_key *k, const void *f, bool resolved)
         const pare_job_regions *l = f;
         seq_start(e, l->n == 0);
         for (int i = 0; i < l->n; i++) {
+            const pare_job_strs *io[2] = {&l->v[i].inputs, &l->v[i].outputs};
             seq_start(e, true);
-            for (int j = 0; j < l->v[i].n; j++)
-                emit_item(e, k, JT_STR, &l->v[i].v[j]);
+            for (int s = 0; s < 2; s++) {
+                seq_start(e, true);
+                for (int j = 0; j < io[s]->n; j++)
+                    emit_item(e, k, JT_STR, &io[s]->v[j]);
+                seq_end(e);
+            }
             seq_end(e);
         }
         seq_end(e);
@@ -363,6 +378,16 @@ static void emit_value(emit *e, const job_key *k, const void *f, bool resolved)
         for (int i = 0; i < l->n; i++)
             emit_struct(e, k->sub, &l->v[i], resolved);
         seq_end(e);
+        break;
+    }
+    case JT_NAME_INTS: {
+        const pare_job_name_ints *l = f;
+        map_start(e, l->n == 0);
+        for (int i = 0; i < l->n; i++) {
+            string_scalar(e, l->names[i]);
+            long_scalar(e, l->v[i]);
+        }
+        map_end(e);
         break;
     }
     }

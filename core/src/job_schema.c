@@ -191,7 +191,7 @@ static const job_key qpost_keys[] = {
     {.name = "algo", .type = JT_ENUM, AT(pare_job_quant_post, algo), .def = "hist",
      .choices = algo_choices, .doc = "activation calibration (case-sensitive, as in ACT)"},
     {.name = "hist_percent", .type = JT_FLOAT, AT(pare_job_quant_post, hist_percent),
-     .def = "0.99999", .min = 0, .max = 1, .flags = JK_MIN | JK_MIN_EXCL | JK_MAX,
+     .def = "0.9999", .min = 0, .max = 1, .flags = JK_MIN | JK_MIN_EXCL | JK_MAX,
      .doc = "hist: fraction of the histogram kept"},
     {.name = "bias_correct", .alias = "bias_correction", .type = JT_BOOL,
      AT(pare_job_quant_post, bias_correct), .def = "false", .doc = "correct the bias shift"},
@@ -207,6 +207,8 @@ static const job_key qpost_keys[] = {
      .flags = JK_SCALAR_OK, .doc = "weights or node names left in float"},
     {.name = "not_quant_pattern", .type = JT_STRS, AT(pare_job_quant_post, not_quant_pattern),
      .flags = JK_SCALAR_OK, .doc = "node name patterns left in float"},
+    {.name = "tensor_bits", .type = JT_NAME_INTS, AT(pare_job_quant_post, tensor_bits),
+     RANGE(2, 8), .doc = "bits per weight, activation or node name (a node: weight and inputs)"},
     {.name = "is_full_quantize", .type = JT_BOOL, AT(pare_job_quant_post, is_full_quantize),
      .def = "false", .doc = "quantize every supported op type"},
     {.name = "weight_quantize_type", .type = JT_ENUM,
@@ -228,7 +230,7 @@ static const job_key qpost_keys[] = {
     {.name = "recon_lr", .alias = "lr", .type = JT_FLOAT, AT(pare_job_quant_post, recon_lr),
      .def = "0.1", .min = 0, .flags = JK_MIN | JK_MIN_EXCL, .doc = "reconstruction learning rate"},
     {.name = "regions", .type = JT_REGIONS, AT(pare_job_quant_post, regions),
-     .doc = "region-wise: lists of value names, one list per region"},
+     .doc = "region-wise: [[input names], [output names]] per region; none: residual blocks"},
     {.name = "simulate_activation_quant", .type = JT_BOOL,
      AT(pare_job_quant_post, simulate_activation_quant), .def = "false",
      .doc = "quantize activations during reconstruction (QDrop)"},
@@ -270,6 +272,8 @@ static const job_key qaware_keys[] = {
      .flags = JK_SCALAR_OK, .doc = "weights or node names left in float"},
     {.name = "not_quant_pattern", .type = JT_STRS, AT(pare_job_quant_aware, not_quant_pattern),
      .flags = JK_SCALAR_OK, .doc = "node name patterns left in float"},
+    {.name = "tensor_bits", .type = JT_NAME_INTS, AT(pare_job_quant_aware, tensor_bits),
+     RANGE(2, 8), .doc = "bits per weight, activation or node name (a node: weight and inputs)"},
     {.name = "onnx_format", .type = JT_BOOL, AT(pare_job_quant_aware, onnx_format), .def = "true",
      .doc = "QuantizeLinear/DequantizeLinear pairs"},
 };
@@ -588,6 +592,13 @@ pare_status job_fields_default(const job_schema *s, void *base)
             l->n = 0;
             break;
         }
+        case JT_NAME_INTS: {
+            pare_job_name_ints *l = f;
+            l->names = NULL;
+            l->v = NULL;
+            l->n = 0;
+            break;
+        }
         }
     }
     return PARE_OK;
@@ -626,9 +637,12 @@ void job_field_free(const job_key *k, void *f)
     case JT_REGIONS: {
         pare_job_regions *l = f;
         for (int j = 0; j < l->n; j++) {
-            for (int q = 0; q < l->v[j].n; q++)
-                pare_free(l->v[j].v[q]);
-            pare_free(l->v[j].v);
+            pare_job_strs *io[2] = {&l->v[j].inputs, &l->v[j].outputs};
+            for (int s = 0; s < 2; s++) {
+                for (int q = 0; q < io[s]->n; q++)
+                    pare_free(io[s]->v[q]);
+                pare_free(io[s]->v);
+            }
         }
         pare_free(l->v);
         l->v = NULL;
@@ -641,6 +655,17 @@ void job_field_free(const job_key *k, void *f)
         for (int j = 0; j < l->n; j++)
             job_fields_free(k->sub, &l->v[j]);
         pare_free(l->v);
+        l->v = NULL;
+        l->n = 0;
+        break;
+    }
+    case JT_NAME_INTS: {
+        pare_job_name_ints *l = f;
+        for (int j = 0; j < l->n; j++)
+            pare_free(l->names[j]);
+        pare_free(l->names);
+        pare_free(l->v);
+        l->names = NULL;
         l->v = NULL;
         l->n = 0;
         break;
@@ -732,6 +757,7 @@ int job_field_is_default(const job_key *k, const void *base)
     }
     case JT_REGIONS: return ((const pare_job_regions *)f)->n == 0;
     case JT_PAIRS: return ((const pare_job_pairs *)f)->n == 0;
+    case JT_NAME_INTS: return ((const pare_job_name_ints *)f)->n == 0;
     case JT_SUB:
         for (int i = 0; i < k->sub->n_keys; i++)
             if (!job_field_is_default(&k->sub->keys[i], f))

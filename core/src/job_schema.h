@@ -19,9 +19,10 @@ enum job_type {
     JT_INTS,     /* pare_job_ints */
     JT_BOOLS,    /* pare_job_bools */
     JT_ENUMS,    /* pare_job_enums */
-    JT_REGIONS,  /* pare_job_regions: a list of lists of names */
+    JT_REGIONS,  /* pare_job_regions: a list of [[input names], [output names]] */
     JT_SUB,      /* a nested mapping described by `sub` */
-    JT_PAIRS     /* pare_job_pairs: a list of mappings described by `sub` */
+    JT_PAIRS,    /* pare_job_pairs: a list of mappings described by `sub` */
+    JT_NAME_INTS /* pare_job_name_ints: a mapping name -> integer (min/max per value) */
 };
 
 enum {

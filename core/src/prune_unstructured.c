@@ -16,8 +16,32 @@ typedef struct weight_ref {
     int in_axis;        /* the axis N:M groups run along */
 } weight_ref;
 
+/* The initializer a layer's weight input v reads: directly or through
+ * Identity, or the float weight behind a fake-quant pair
+ * DequantizeLinear(QuantizeLinear(w)) as quantization-aware training builds
+ * it. Masking that w masks what the layer sees: a zero quantizes to the zero
+ * point and dequantizes back to exactly 0. -1 when v is computed otherwise. */
+static int resolve_weight(const pare_graph *g, int v)
+{
+    int r = prune_resolve_init(g, v), dq, q, in;
+
+    if (r >= 0 || v < 0)
+        return r;
+    dq = g->values[v].producer;
+    if (dq < 0 || g->nodes[dq].domain[0] || strcmp(g->nodes[dq].op_type, "DequantizeLinear") ||
+        g->nodes[dq].n_inputs < 1 || (in = g->nodes[dq].inputs[0]) < 0)
+        return -1;
+    q = g->values[in].producer;
+    if (q < 0 || g->nodes[q].domain[0] || strcmp(g->nodes[q].op_type, "QuantizeLinear") ||
+        g->nodes[q].n_inputs < 1)
+        return -1;
+    r = prune_resolve_init(g, g->nodes[q].inputs[0]);
+    return r >= 0 && g->values[r].init->dtype == PARE_F32 ? r : -1;
+}
+
 /* Weights of Conv (input 1), Gemm (B) and MatMul (constant B), in node
- * order, each once. Norms and biases are never selected. */
+ * order, each once, also behind a fake-quant pair (resolve_weight). Norms
+ * and biases are never selected. */
 static int list_weights(const pare_graph *g, pare_prune_params_type type, weight_ref *out)
 {
     int n = 0;
@@ -35,7 +59,7 @@ static int list_weights(const pare_graph *g, pare_prune_params_type type, weight
             axis = 0;
         else
             continue;
-        v = prune_resolve_init(g, node->inputs[1]);
+        v = resolve_weight(g, node->inputs[1]);
         if (v < 0 || g->values[v].init->dtype != PARE_F32 || g->values[v].init->ndim < 2)
             continue;
         if (type == PARE_PARAMS_CONV1X1) {

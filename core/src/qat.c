@@ -9,6 +9,7 @@
 
 #include "compress_internal.h"
 #include "pare/alloc.h"
+#include "quant_internal.h"
 
 typedef struct qat_act {
     char *name;                 /* original tensor name */
@@ -24,7 +25,8 @@ typedef struct qat_act {
     bool neg;                   /* a negative value was seen */
     float lo, hi;               /* current range */
     char *qnode;                /* the pair's QuantizeLinear (or the n-bit Clip before it) */
-    /* PACT: Clip(x, -alpha or 0, alpha) before the pair, alpha learned */
+    /* PACT: Clip(x, Neg(alpha) or 0, alpha) before the pair; alpha is the
+       scalar initializer pact_max, trained by pare_train as an extra */
     bool pact;
     char *pact_out, *pact_min, *pact_max;
     float alpha;
@@ -51,7 +53,9 @@ struct qat_state {
     bool symmetric;
     int act_bits;
     bool use_pact;
-    double pact_lr, pact_decay;
+    double pact_lr_mult, pact_decay;
+    pare_train_extra *pact_extra;   /* one per PACT activation */
+    int n_pact_extra;
     qat_act *acts;
     int n_acts;
     qat_weight *ws;
@@ -96,6 +100,7 @@ void qat_free(qat_state *st)
         pare_free(st->bs[i].act_scale);
         pare_free(st->bs[i].w_scale);
     }
+    pare_free(st->pact_extra);
     pare_free(st->acts);
     pare_free(st->ws);
     pare_free(st->bs);
@@ -185,8 +190,7 @@ static void act_write(const qat_state *st, const qat_act *a, pare_graph *g)
         store_zp(z, 0, zp);
     if (a->clip_min && a->clip_max) {
         pare_tensor *cmin = init_of(g, a->clip_min), *cmax = init_of(g, a->clip_max);
-        int32_t lo, hi;
-        pare_quant_qrange(st->act_bits, a->dtype == PARE_I8, st->symmetric, false, &lo, &hi);
+        int32_t lo = a->qmin, hi = a->qmax; /* the activation's own n-bit range */
         if (cmin && cmin->dtype == PARE_F32)
             pare_tensor_f32(cmin)[0] = (float)(lo - zp) * scale;
         if (cmax && cmax->dtype == PARE_F32)
@@ -228,6 +232,30 @@ static void act_update(const qat_state *st, qat_act *a, float batch_max)
     act_set_range(a, est);
 }
 
+/* The smallest clip value PACT keeps: a collapsed clip would zero the
+ * activation and give a zero scale. */
+#define PACT_ALPHA_MIN 1e-3f
+
+/* Reads alpha from g (where the trainer's optimizer updates it), keeps it
+ * above PACT_ALPHA_MIN (writing the clamp back) and makes the pair's range
+ * [-alpha or 0, alpha]. */
+static pare_status pact_sync(const qat_state *st, qat_act *a, pare_graph *g, pare_error *err)
+{
+    pare_tensor *t = init_of(g, a->pact_max);
+    float *d;
+
+    if (!t || t->dtype != PARE_F32 || pare_tensor_numel(t) != 1)
+        return pare_fail(err, PARE_EINTERNAL, a->name, "QAT: the PACT clip value of '%s' is "
+                         "missing", a->name);
+    d = pare_tensor_f32(t);
+    if (!(d[0] > PACT_ALPHA_MIN))
+        d[0] = PACT_ALPHA_MIN;   /* also catches NaN */
+    a->alpha = d[0];
+    act_set_range(a, a->alpha);
+    act_write(st, a, g);
+    return PARE_OK;
+}
+
 pare_status qat_observe(qat_state *st, const pare_exec *x, pare_graph *g, pare_error *err)
 {
     for (int i = 0; i < st->n_acts; i++) {
@@ -238,8 +266,9 @@ pare_status qat_observe(qat_state *st, const pare_exec *x, pare_graph *g, pare_e
         float m = 0.0f;
 
         if (a->pact) {
-            act_set_range(a, a->alpha);
-            act_write(st, a, g);
+            pare_status rc = pact_sync(st, a, g, err);
+            if (rc != PARE_OK)
+                return rc;
             continue;
         }
         if (!t || t->dtype != PARE_F32 || !t->data)
@@ -311,10 +340,20 @@ pare_status qat_update_weights(qat_state *st, pare_graph *g, pare_error *err)
     return PARE_OK;
 }
 
-void qat_set_pact_lr(qat_state *st, double lr, double decay)
+void qat_set_pact_opts(qat_state *st, double lr_mult, double decay)
 {
-    st->pact_lr = lr;
+    st->pact_lr_mult = lr_mult;
     st->pact_decay = decay;
+    for (int i = 0; i < st->n_pact_extra; i++) {
+        st->pact_extra[i].lr_mult = lr_mult;
+        st->pact_extra[i].weight_decay = decay;
+    }
+}
+
+const pare_train_extra *qat_pact_extras(const qat_state *st, int *n)
+{
+    *n = st->n_pact_extra;
+    return st->pact_extra;
 }
 
 float qat_pact_alpha(const qat_state *st, const char *name)
@@ -325,62 +364,29 @@ float qat_pact_alpha(const qat_state *st, const char *name)
     return NAN;
 }
 
-/* PACT's clip value: y = clip(x, -a, a) (or [0, a]) gives
- * dL/da = sum over x > a of dL/dy - sum over x < -a of dL/dy; plain SGD
- * with L2 decay, a kept above a small floor. Activations no parameter
- * precedes (the model input) have no gradient and keep their a. */
-pare_status qat_pact_step(qat_state *st, const pare_exec *x, pare_graph *g, pare_error *err)
+pare_status qat_pact_sync(qat_state *st, pare_graph *g, pare_error *err)
 {
     for (int i = 0; i < st->n_acts; i++) {
-        qat_act *a = &st->acts[i];
-        int yv;
-        const pare_tensor *gy, *xt;
-        pare_tensor *tmin, *tmax;
-        double da = 0.0;
-
-        if (!a->pact)
-            continue;
-        yv = pare_graph_find_value(g, a->pact_out);
-        gy = yv >= 0 ? pare_exec_grad(x, yv) : NULL;
-        xt = pare_exec_value(x, a->observed);
-        if (!gy || !xt || pare_tensor_numel(gy) != pare_tensor_numel(xt))
-            continue;
-        for (int64_t k = 0; k < pare_tensor_numel(xt); k++) {
-            float v = pare_tensor_f32(xt)[k];
-            if (v > a->alpha)
-                da += pare_tensor_f32(gy)[k];
-            else if (a->neg && v < -a->alpha)
-                da -= pare_tensor_f32(gy)[k];
-        }
-        da += st->pact_decay * a->alpha;
-        a->alpha -= (float)(st->pact_lr * da);
-        if (!(a->alpha > 1e-3f))
-            a->alpha = 1e-3f;
-        tmin = init_of(g, a->pact_min);
-        tmax = init_of(g, a->pact_max);
-        if (!tmin || !tmax)
-            return pare_fail(err, PARE_EINTERNAL, a->name, "QAT: PACT bounds of '%s' are missing",
-                             a->name);
-        pare_tensor_f32(tmin)[0] = a->neg ? -a->alpha : 0.0f;
-        pare_tensor_f32(tmax)[0] = a->alpha;
-        act_set_range(a, a->alpha);
-        act_write(st, a, g);
+        pare_status rc = st->acts[i].pact ? pact_sync(st, &st->acts[i], g, err) : PARE_OK;
+        if (rc != PARE_OK)
+            return rc;
     }
     return PARE_OK;
 }
 
-bool qat_after_forward(void *user, pare_exec *x, pare_graph *g, int64_t step)
+bool qat_after_forward(void *user, pare_exec *x, pare_graph *g, const pare_train_step_info *info)
 {
     qat_state *st = user;
-    (void)step;
+    (void)info;
     return qat_observe(st, x, g, &st->err) == PARE_OK;
 }
 
-bool qat_after_step(void *user, pare_exec *x, pare_graph *g, int64_t step)
+bool qat_after_step(void *user, pare_exec *x, pare_graph *g, const pare_train_step_info *info)
 {
     qat_state *st = user;
-    (void)step;
-    return qat_pact_step(st, x, g, &st->err) == PARE_OK &&
+    (void)x;
+    (void)info;
+    return qat_pact_sync(st, g, &st->err) == PARE_OK &&
            qat_update_weights(st, g, &st->err) == PARE_OK;
 }
 
@@ -507,43 +513,56 @@ static pare_status make_trainable(const pare_graph *g, pare_graph *q, const pare
             return oom(err);
     }
 
-    /* PACT: a learned Clip in front of each pair */
+    /* PACT: a learned Clip in front of each pair: Clip(x, Neg(alpha), alpha)
+       for tensors seen negative, else Clip(x, 0, alpha); alpha is a scalar
+       initializer the trainer's optimizer updates (qat_pact_extras), so the
+       Clip backward gives it its gradient, through the Neg for the lower
+       bound */
+    if (st->use_pact) {
+        st->pact_extra = pare_calloc((size_t)st->n_acts + 1, sizeof *st->pact_extra);
+        if (!st->pact_extra)
+            return oom(err);
+    }
     for (int i = 0; i < st->n_acts && st->use_pact; i++) {
         qat_act *a = &st->acts[i];
         int xv = pare_graph_find_value(q, a->observed), n = pare_graph_find_node(q, a->qnode);
         int in[3], yv;
         char base[1024], name[1024], out[1024];
+        pare_tensor *t0;
 
         if (xv < 0 || n < 0 || q->nodes[n].inputs[0] != xv)
             return pare_fail(err, PARE_EINTERNAL, a->name, "QAT: no pair found for PACT on '%s'",
                              a->name);
-        a->alpha = a->hi > 1e-3f ? a->hi : 1e-3f;
+        a->alpha = a->hi > PACT_ALPHA_MIN ? a->hi : PACT_ALPHA_MIN;
         in[0] = xv;
-        snprintf(base, sizeof base, "%s_pact_min", a->name);
-        pare_graph_unique_name(q, base, name, sizeof name);
-        {
-            pare_tensor *t0 = pare_tensor_new(PARE_F32, 0, NULL);
-            if (!t0)
-                return oom(err);
-            in[1] = pare_graph_add_initializer(q, name, t0, err);
-        }
-        if (in[1] < 0)
-            return in[1];
-        pare_tensor_f32(q->values[in[1]].init)[0] = a->neg ? -a->alpha : 0.0f;
-        a->pact_min = dup_or_null(name, &ok);
         snprintf(base, sizeof base, "%s_pact_max", a->name);
         pare_graph_unique_name(q, base, name, sizeof name);
-        {
-            pare_tensor *t0 = pare_tensor_new(PARE_F32, 0, NULL);
-            if (!t0)
-                return oom(err);
-            in[2] = pare_graph_add_initializer(q, name, t0, err);
-        }
+        t0 = pare_tensor_new(PARE_F32, 0, NULL);
+        if (!t0)
+            return oom(err);
+        pare_tensor_f32(t0)[0] = a->alpha;
+        in[2] = pare_graph_add_initializer(q, name, t0, err);
         if (in[2] < 0)
             return in[2];
-        pare_tensor_f32(q->values[in[2]].init)[0] = a->alpha;
         a->pact_max = dup_or_null(name, &ok);
         snprintf(base, sizeof base, "%s_pact", a->name);
+        if (a->neg) {
+            in[1] = add_node1(q, "Neg", base, &in[2], 1, -1, out, sizeof out, err);
+            if (in[1] < 0)
+                return in[1];
+            a->pact_min = dup_or_null(out, &ok);
+        } else {
+            snprintf(name, sizeof name, "%s_pact_min", a->name);
+            pare_graph_unique_name(q, name, out, sizeof out);
+            t0 = pare_tensor_new(PARE_F32, 0, NULL);
+            if (!t0)
+                return oom(err);
+            pare_tensor_f32(t0)[0] = 0.0f;
+            in[1] = pare_graph_add_initializer(q, out, t0, err);
+            if (in[1] < 0)
+                return in[1];
+            a->pact_min = dup_or_null(out, &ok);
+        }
         yv = add_node1(q, "Clip", base, in, 3, -1, out, sizeof out, err);
         if (yv < 0)
             return yv;
@@ -551,6 +570,10 @@ static pare_status make_trainable(const pare_graph *g, pare_graph *q, const pare
         q->nodes[n].inputs[0] = yv;
         a->pact_out = dup_or_null(out, &ok);
         a->pact = true;
+        st->pact_extra[st->n_pact_extra].name = a->pact_max;
+        st->pact_extra[st->n_pact_extra].lr_mult = st->pact_lr_mult;
+        st->pact_extra[st->n_pact_extra].weight_decay = st->pact_decay;
+        st->n_pact_extra++;
         if (!ok)
             return oom(err);
     }
@@ -643,6 +666,7 @@ pare_status qat_prepare(const pare_graph *g, pare_dataset *calib, const pare_job
     pare_quant_opts o;
     pare_quant_calib *c = NULL;
     pare_quant_report *rep = NULL;
+    pare_quant_bits *bits = NULL;
     pare_graph *q = NULL;
     qat_state *st = NULL;
     pare_status rc;
@@ -680,9 +704,11 @@ pare_status qat_prepare(const pare_graph *g, pare_dataset *calib, const pare_job
     st->symmetric = qa->activation_symmetric;
     st->act_bits = (int)qa->activation_bits;
     st->use_pact = qa->use_pact;
-    st->pact_lr = 1e-3;
+    st->pact_lr_mult = 1.0;
     st->pact_decay = 1e-4;
-    rc = pare_quant_calibrate(g, calib, &o, progress, &c, err);
+    rc = quant_bits_from_job(&qa->tensor_bits, &o, &bits, err);
+    if (rc == PARE_OK)
+        rc = pare_quant_calibrate(g, calib, &o, progress, &c, err);
     if (rc == PARE_OK)
         rc = pare_quant_build(g, c, &o, &q, &rep, err);
     if (rc == PARE_OK) {
@@ -696,6 +722,7 @@ pare_status qat_prepare(const pare_graph *g, pare_dataset *calib, const pare_job
     }
     pare_quant_report_free(rep);
     pare_quant_calib_free(c);
+    pare_free(bits);
     if (rc != PARE_OK) {
         pare_graph_free(q);
         qat_free(st);
@@ -819,6 +846,36 @@ static pare_status export_bias(const qat_bias *b, pare_graph *g, pare_error *err
     return PARE_OK;
 }
 
+/* A trained PACT lower bound Neg(alpha) becomes the constant -alpha, so the
+ * exported Clip reads two initializers, as ONNX Runtime folds them anyway. */
+static pare_status export_pact(const qat_act *a, pare_graph *g, bool *remove, pare_error *err)
+{
+    int mv = pare_graph_find_value(g, a->pact_min), neg = mv >= 0 ? g->values[mv].producer : -1;
+    int clip = producer_of(g, a->pact_out), iv;
+    const pare_tensor *alpha = init_of(g, a->pact_max);
+    pare_tensor *t;
+    char base[1024], name[1024];
+
+    if (neg < 0 || strcmp(g->nodes[neg].op_type, "Neg"))
+        return PARE_OK;   /* [0, alpha]: the bound is a constant already */
+    if (clip < 0 || !alpha || g->nodes[clip].n_inputs < 3)
+        return pare_fail(err, PARE_EINTERNAL, a->name, "QAT export: the PACT clip of '%s' is "
+                         "missing", a->name);
+    t = pare_tensor_new(PARE_F32, 0, NULL);
+    if (!t)
+        return oom(err);
+    pare_tensor_f32(t)[0] = -pare_tensor_f32(alpha)[0];
+    snprintf(base, sizeof base, "%s_pact_min", a->name);
+    pare_graph_unique_name(g, base, name, sizeof name);
+    iv = pare_graph_add_initializer(g, name, t, err);
+    if (iv < 0)
+        return iv;
+    clip = producer_of(g, a->pact_out);
+    g->nodes[clip].inputs[1] = iv;
+    remove[neg] = true;
+    return PARE_OK;
+}
+
 pare_status qat_export(const qat_state *st, pare_graph *g, pare_error *err)
 {
     bool *remove = NULL;
@@ -836,6 +893,9 @@ pare_status qat_export(const qat_state *st, pare_graph *g, pare_error *err)
     }
     for (int i = 0; i < st->n_ws && rc == PARE_OK; i++)
         rc = export_weight(&st->ws[i], g, remove, err);
+    for (int i = 0; i < st->n_acts && rc == PARE_OK; i++)
+        if (st->acts[i].pact)
+            rc = export_pact(&st->acts[i], g, remove, err);
     if (rc == PARE_OK)
         rc = pare_graph_remove_nodes(g, remove, err);
     pare_free(remove);

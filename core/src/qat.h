@@ -28,8 +28,10 @@
  *                  the range is [0, a] when no negative value was ever seen,
  *                  else [-a, a]; scale and zero point follow
  *                  pare_quant_scale_zp for the activation type;
- *   after_step     recomputes weight scales from the current float weights
- *                  (per output channel or per tensor abs max, symmetric).
+ *   after_step     takes the PACT clip values the optimizer just updated
+ *                  (qat_pact_sync) and recomputes weight scales from the
+ *                  current float weights (per output channel or per tensor
+ *                  abs max, symmetric).
  * qat_export folds each weight QuantizeLinear into an int8 initializer
  * "<w>_quantized" and re-quantizes biases to int32 with scale = input
  * scale x weight scale, as pare_quant_build writes them.
@@ -50,6 +52,7 @@
 #include "pare/job.h"
 #include "pare/progress.h"
 #include "pare/quant.h"
+#include "pare/train.h"
 
 typedef struct qat_state qat_state;
 
@@ -64,24 +67,35 @@ void qat_free(qat_state *st);
 
 /* pare_train_hooks callbacks; user is a qat_state. They return false only
  * when an internal error occurred (qat_error tells which). */
-bool qat_after_forward(void *user, pare_exec *x, pare_graph *g, int64_t step);
-bool qat_after_step(void *user, pare_exec *x, pare_graph *g, int64_t step);
+bool qat_after_forward(void *user, pare_exec *x, pare_graph *g, const pare_train_step_info *info);
+bool qat_after_step(void *user, pare_exec *x, pare_graph *g, const pare_train_step_info *info);
 /* The first error a hook met (code PARE_OK when none). */
 const pare_error *qat_error(const qat_state *st);
 
 /* Updates ranges from one forward pass of x (a plan of g that keeps the
  * activations); what after_forward does. */
 pare_status qat_observe(qat_state *st, const pare_exec *x, pare_graph *g, pare_error *err);
-/* PACT (use_pact): each activation pair is preceded by Clip(x, -a, a) ([0, a]
- * for tensors that were never negative) with a starting at the calibrated
- * range; after every step a moves by plain SGD on
- * dL/da = sum(dL/dy, x > a) - sum(dL/dy, x < -a) + decay * a (PaddleSlim's
- * PACT with L2 decay; lr and decay default to 1e-3 and 1e-4), and the
- * pair's range is [-a or 0, a]. The Clip stays in the exported model.
- * what after_step does before the weight scales. */
-pare_status qat_pact_step(qat_state *st, const pare_exec *x, pare_graph *g, pare_error *err);
-void qat_set_pact_lr(qat_state *st, double lr, double decay);
-/* The clip value of activation `name`; NAN without PACT. */
+/* PACT (use_pact): each activation pair is preceded by
+ * Clip(x, Neg(a), a), or Clip(x, 0, a) for tensors that were never negative,
+ * where a is a scalar initializer "<name>_pact_max" starting at the
+ * calibrated range. a is trained by pare_train itself: pass
+ * qat_pact_extras as opts.extra, and the trainer's optimizer and schedule
+ * update a from the Clip backward's gradient,
+ *   dL/da = sum(dL/dy, x > a) - sum(dL/dy, x < -a)
+ * (the second term through the Neg), with its own rate multiplier and
+ * weight decay (PaddleSlim's PACT: the same optimizer, L2 decay 1e-4; both
+ * defaults here, qat_set_pact_opts changes them). The pair's range is
+ * [-a or 0, a]. The export folds Neg(a) into a constant; the Clip stays in
+ * the exported model. */
+/* The extras to train (borrowed from st, names valid until qat_free; *n is
+ * 0 without PACT). */
+const pare_train_extra *qat_pact_extras(const qat_state *st, int *n);
+void qat_set_pact_opts(qat_state *st, double lr_mult, double decay);
+/* Reads every clip value from g (clamping it to >= 1e-3 in place) into the
+ * pair's range, scale and zero point: what after_step does first, and what
+ * after_forward does for PACT pairs instead of observing. */
+pare_status qat_pact_sync(qat_state *st, pare_graph *g, pare_error *err);
+/* The clip value of activation `name` as last synced; NAN without PACT. */
 float qat_pact_alpha(const qat_state *st, const char *name);
 
 /* Recomputes weight scales of g from its float weights; after_step. */

@@ -428,12 +428,11 @@ static pare_status weight_mse_clip(const float *wf, const w_layout *l, int32_t q
 }
 
 static pare_status quantize_weight(pare_graph *q, const quant_sel *sel, int v, const pare_node *node,
-                                   const pare_quant_opts *o, pare_quant_report *r, float **scales_out,
-                                   int *n_scales_out, pare_error *err)
+                                   const pare_quant_opts *o, int bits, pare_quant_report *r,
+                                   float **scales_out, int *n_scales_out, pare_error *err)
 {
     const pare_tensor *w = q->values[v].init;
     const float *wf = w->data;
-    int bits = o->weight_bits;
     bool per_channel = o->weight_quantize_type == PARE_QUANT_CHANNEL_WISE_ABS_MAX && w->ndim >= 2;
     int axis = -1;
     int64_t block = 0;
@@ -762,7 +761,7 @@ pare_status pare_quant_build(const pare_graph *g, const pare_quant_calib *calib,
     pare_quant_report *r = pare_calloc(1, sizeof *r);
     act_info *acts = NULL;
     float **wscales = NULL;
-    int *wn = NULL;
+    int *wn = NULL, *abits = NULL, *wbits = NULL;
     pare_dtype adt;
     bool asym_sym;
     int32_t aqmin, aqmax;
@@ -794,14 +793,18 @@ pare_status pare_quant_build(const pare_graph *g, const pare_quant_calib *calib,
     if (rc != PARE_OK)
         goto out;
     act_types(o, &adt, &asym_sym);
-    pare_quant_qrange(o->activation_bits, adt == PARE_I8, asym_sym, false, &aqmin, &aqmax);
     acts = pare_calloc((size_t)g->n_values + 1, sizeof *acts);
     wscales = pare_calloc((size_t)g->n_values + 1, sizeof *wscales);
     wn = pare_calloc((size_t)g->n_values + 1, sizeof *wn);
-    if (!acts || !wscales || !wn) {
+    abits = pare_calloc((size_t)g->n_values + 1, sizeof *abits);
+    wbits = pare_calloc((size_t)g->n_values + 1, sizeof *wbits);
+    if (!acts || !wscales || !wn || !abits || !wbits) {
         rc = pare_fail(err, PARE_ENOMEM, g->path, "out of memory");
         goto out;
     }
+    rc = quant_tensor_bits(g, o, abits, wbits, &r->warnings, &r->n_warnings, err);
+    if (rc != PARE_OK)
+        goto out;
     /* activation ranges from the calibration */
     for (int v = 0; v < g->n_values && rc == PARE_OK; v++) {
         int ci;
@@ -815,7 +818,7 @@ pare_status pare_quant_build(const pare_graph *g, const pare_quant_calib *calib,
             break;
         }
         acts[v].on = true;
-        rc = pare_quant_observer_range(pare_quant_calib_observer(calib, ci), o, o->activation_bits,
+        rc = pare_quant_observer_range(pare_quant_calib_observer(calib, ci), o, abits[v],
                                        &acts[v].lo, &acts[v].hi, err);
     }
     if (rc != PARE_OK)
@@ -844,9 +847,11 @@ pare_status pare_quant_build(const pare_graph *g, const pare_quant_calib *calib,
         }
     }
     for (int v = 0; v < g->n_values; v++)
-        if (acts[v].on)
+        if (acts[v].on) {
+            pare_quant_qrange(abits[v], adt == PARE_I8, asym_sym, false, &aqmin, &aqmax);
             pare_quant_scale_zp(acts[v].lo, acts[v].hi, aqmin, aqmax, asym_sym, &acts[v].scale,
                                 &acts[v].zp);
+        }
     rc = pare_graph_clone(g, &q, err);
     if (rc == PARE_OK) {
         r->opset_before = pare_graph_opset(q, "");
@@ -854,9 +859,10 @@ pare_status pare_quant_build(const pare_graph *g, const pare_quant_calib *calib,
         r->opset_after = pare_graph_opset(q, "");
     }
     for (int v = 0; v < g->n_values && rc == PARE_OK; v++)
-        if (acts[v].on)
-            rc = quantize_activation(q, &sel, v, &acts[v], adt, o->activation_bits, aqmin, aqmax,
-                                     r, err);
+        if (acts[v].on) {
+            pare_quant_qrange(abits[v], adt == PARE_I8, asym_sym, false, &aqmin, &aqmax);
+            rc = quantize_activation(q, &sel, v, &acts[v], adt, abits[v], aqmin, aqmax, r, err);
+        }
     for (int v = 0; v < g->n_values && rc == PARE_OK; v++) {
         int first = -1;
         if (!sel.weight[v])
@@ -867,7 +873,8 @@ pare_status pare_quant_build(const pare_graph *g, const pare_quant_calib *calib,
                 first = n;
         if (first < 0)
             continue;
-        rc = quantize_weight(q, &sel, v, &g->nodes[first], o, r, &wscales[v], &wn[v], err);
+        rc = quantize_weight(q, &sel, v, &g->nodes[first], o, wbits[v], r, &wscales[v], &wn[v],
+                             err);
     }
     /* int32 biases of Conv/Gemm whose input and weight are both quantized */
     for (int n = 0; n < g->n_nodes && rc == PARE_OK; n++) {
@@ -899,6 +906,8 @@ out:
     pare_free(wscales);
     pare_free(wn);
     pare_free(acts);
+    pare_free(abits);
+    pare_free(wbits);
     quant_sel_fini(&sel);
     pare_exec_free(plan);
     if (rc == PARE_OK) {

@@ -8,6 +8,7 @@
 #include "pare/data.h"
 #include "pare/exec.h"
 #include "pare/graph.h"
+#include "pare/job.h"
 #include "pare/quant.h"
 
 /* Result of applying quantize_op_types, skip lists and patterns to a graph. */
@@ -35,6 +36,18 @@ void quant_sel_fini(quant_sel *s);
 int quant_weight_input(const pare_node *node);
 /* True when input i of node n may get an activation Q/DQ. */
 bool quant_input_quantizable(const pare_node *node, int i);
+
+/* Bit widths per value of g (core/src/quant_bits.c): act[v] for activations,
+ * w[v] for weights (n_values entries each, caller storage), from
+ * o->tensor_bits over activation_bits / weight_bits. Unknown names are
+ * appended to *warnings, or PARE_EINPUT with a did-you-mean hint when strict. */
+pare_status quant_tensor_bits(const pare_graph *g, const pare_quant_opts *o, int *act, int *w,
+                              char ***warnings, int *n_warnings, pare_error *err);
+
+/* A job's tensor_bits mapping as o->tensor_bits (names borrowed from the
+ * job). The caller frees *bits (NULL for an empty mapping). */
+pare_status quant_bits_from_job(const pare_job_name_ints *jb, pare_quant_opts *o,
+                                pare_quant_bits **bits, pare_error *err);
 
 /* Calibration batches: size and count for a dataset and the options. */
 void quant_batches(const pare_dataset *ds, const pare_quant_opts *o, int *batch, int *n_batches);

@@ -83,6 +83,15 @@ pare_status pare_quant_opts_check(const pare_quant_opts *o, pare_error *err)
     if (o->weight_bits < 2 || o->weight_bits > 8)
         return pare_fail(err, PARE_EINPUT, "weight_bits", "weight_bits %d is outside 2..8",
                          o->weight_bits);
+    for (int i = 0; i < o->n_tensor_bits; i++) {
+        const pare_quant_bits *b = &o->tensor_bits[i];
+        if (!b->name || !b->name[0])
+            return pare_fail(err, PARE_EINPUT, "tensor_bits", "tensor_bits entry %d has no name",
+                             i + 1);
+        if (b->bits < 2 || b->bits > 8)
+            return pare_fail(err, PARE_EINPUT, "tensor_bits", "tensor_bits: '%s' has %d bits, "
+                             "outside 2..8", b->name, b->bits);
+    }
     if ((unsigned)o->algo > PARE_QUANT_MSE)
         return pare_fail(err, PARE_EINPUT, "algo", "unknown algo %d", (int)o->algo);
     if (!(o->hist_percent > 0.0 && o->hist_percent <= 1.0)) {

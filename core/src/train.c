@@ -45,6 +45,13 @@ typedef struct trainer {
     pare_optim *optim;
     pare_schedule sched;
 
+    /* opts.extra: value indices and one optimizer each (rate x lr_mult) */
+    int n_extra;
+    int *extra_vals;
+    pare_optim **extra_optim;
+    /* with extras the trainer clips gradients itself, over all of them */
+    bool clip_here;
+
     /* keep_sparsity: per parameter, the positions that were zero (NULL: none) */
     uint8_t **zero_masks;
 
@@ -575,10 +582,11 @@ static pare_status fill_batch(trainer *t, pare_dataset *ds, int64_t first, int64
 }
 
 /* Forward, losses and their seeds, backward. *loss = the total. */
-static pare_status train_step(trainer *t, int64_t step, double *loss, double *task_loss,
-                              pare_error *err)
+static pare_status train_step(trainer *t, const pare_train_step_info *info, double *loss,
+                              double *task_loss, pare_error *err)
 {
     const pare_train_opts *o = t->o;
+    int64_t step = info->step;
     double total = 0.0;
     pare_status rc;
 
@@ -588,7 +596,7 @@ static pare_status train_step(trainer *t, int64_t step, double *loss, double *ta
         rc = pare_exec_run(t->tx, err);
     if (rc != PARE_OK)
         return rc;
-    if (o->hooks.after_forward && !o->hooks.after_forward(o->hooks.user, t->x, t->g, step))
+    if (o->hooks.after_forward && !o->hooks.after_forward(o->hooks.user, t->x, t->g, info))
         return pare_fail(err, PARE_ECANCELED, NULL, "stopped at step %lld", (long long)step);
     for (int i = 0; i < t->n_seeds; i++)
         memset(t->seed_grads[i]->data, 0, pare_tensor_nbytes(t->seed_grads[i]));
@@ -654,16 +662,77 @@ static pare_status train_step(trainer *t, int64_t step, double *loss, double *ta
                               t->n_seeds, err);
 }
 
-static pare_status update(trainer *t, int64_t step, pare_error *err)
+/* sum of squares of every element, in order (as the optimizer sums it) */
+static double sum_squares(const pare_tensor *g)
 {
-    double lr = pare_schedule_lr(&t->sched, step);
-    double beta1 = pare_schedule_beta1(&t->sched, step);
-    pare_status rc;
+    const float *d = pare_tensor_f32(g);
+    double ss = 0;
+    for (int64_t k = 0; k < pare_tensor_numel(g); k++)
+        ss += (double)d[k] * d[k];
+    return ss;
+}
 
+static void scale_grad(pare_tensor *g, float c)
+{
+    float *d = pare_tensor_f32(g);
+    for (int64_t k = 0; k < pare_tensor_numel(g); k++)
+        d[k] *= c;
+}
+
+/* torch.nn.utils.clip_grad_norm_ over the parameters, adapters and extras. */
+static void clip_all(trainer *t, pare_tensor *const *extra_grads)
+{
+    double ss = 0, coef;
+
+    for (int i = 0; i < t->n_opt; i++)
+        ss += sum_squares(t->opt_grads[i]);
+    for (int i = 0; i < t->n_extra; i++)
+        ss += sum_squares(extra_grads[i]);
+    coef = t->o->optim.grad_clip_norm / (sqrt(ss) + 1e-6);
+    if (coef >= 1.0)
+        return;
+    for (int i = 0; i < t->n_opt; i++)
+        scale_grad(t->opt_grads[i], (float)coef);
+    for (int i = 0; i < t->n_extra; i++)
+        scale_grad(extra_grads[i], (float)coef);
+}
+
+static bool check_finite(const trainer *t, int v, int64_t step, double lr, pare_error *err)
+{
+    const char *name = t->g->values[v].name;
+
+    if (all_finite(t->g->values[v].init))
+        return true;
+    pare_fail(err, PARE_ENUMERIC, name,
+              "weight '%s' is not finite at step %lld after the optimizer update", name,
+              (long long)step + 1);
+    pare_error_hint(err, "lower the learning rate (it is %g at this step), or clip gradients", lr);
+    return false;
+}
+
+static pare_status update(trainer *t, int64_t step, double lr, double beta1, pare_error *err)
+{
+    pare_tensor *eg_small[8], **eg = t->n_extra <= 8 ? eg_small
+                                                      : pare_alloc((size_t)t->n_extra * sizeof *eg);
+    pare_status rc = PARE_OK;
+
+    if (!eg)
+        return oom(err);
+    /* the exec owns the gradient buffers; the optimizer may scale them (clipping) */
     for (int i = 0; i < t->n_params; i++)
-        /* the exec owns the gradient buffers; the optimizer may scale them (clipping) */
         t->opt_grads[i] = (pare_tensor *)pare_exec_grad(t->x, t->param_vals[i]);
+    for (int i = 0; i < t->n_extra; i++)
+        eg[i] = (pare_tensor *)pare_exec_grad(t->x, t->extra_vals[i]);
+    if (t->clip_here)
+        clip_all(t, eg);
     rc = pare_optim_step(t->optim, t->opt_params, t->opt_grads, lr, beta1, NULL, err);
+    for (int i = 0; i < t->n_extra && rc == PARE_OK; i++) {
+        pare_tensor *p = t->g->values[t->extra_vals[i]].init;
+        double mult = t->o->extra[i].lr_mult > 0 ? t->o->extra[i].lr_mult : 1.0;
+        rc = pare_optim_step(t->extra_optim[i], &p, &eg[i], lr * mult, beta1, NULL, err);
+    }
+    if (eg != eg_small)
+        pare_free(eg);
     if (rc != PARE_OK)
         return rc;
     for (int i = 0; t->zero_masks && i < t->n_params; i++) {
@@ -674,15 +743,11 @@ static pare_status update(trainer *t, int64_t step, pare_error *err)
                 w[k] = 0.0f;
     }
     for (int i = 0; i < t->n_params; i++)
-        if (!all_finite(t->opt_params[i])) {
-            pare_fail(err, PARE_ENUMERIC, t->g->values[t->param_vals[i]].name,
-                      "weight '%s' is not finite at step %lld after the optimizer update",
-                      t->g->values[t->param_vals[i]].name, (long long)step + 1);
-            pare_error_hint(err, "lower the learning rate (it is %g at this step), or clip "
-                                 "gradients",
-                            lr);
+        if (!check_finite(t, t->param_vals[i], step, lr, err))
             return PARE_ENUMERIC;
-        }
+    for (int i = 0; i < t->n_extra; i++)
+        if (!check_finite(t, t->extra_vals[i], step, lr, err))
+            return PARE_ENUMERIC;
     return PARE_OK;
 }
 
@@ -779,11 +844,30 @@ static pare_tensor *scalar_tensor(pare_dtype dt, double v)
     return t;
 }
 
+static int extra_state_count(const trainer *t)
+{
+    int n = 0;
+    for (int i = 0; i < t->n_extra; i++)
+        n += pare_optim_state_count(t->extra_optim[i]);
+    return n;
+}
+
+/* Optimizer state entry i of extra e as "optim.extra.<e>.<name>". */
+static pare_status extra_state_get(const trainer *t, int e, int i, char *buf, size_t size,
+                                   const pare_tensor **st, pare_error *err)
+{
+    const char *nm;
+    pare_status rc = pare_optim_state_get(t->extra_optim[e], i, &nm, st, err);
+    if (rc == PARE_OK)
+        snprintf(buf, size, "optim.extra.%d.%s", e, nm);
+    return rc;
+}
+
 static pare_status save_checkpoint(trainer *t, pare_error *err)
 {
     const char *dir = t->o->checkpoint_dir;
     int n_optim = pare_optim_state_count(t->optim);
-    int cap = 3 + n_optim + t->n_mut + 2 * t->n_pairs, n = 0;
+    int cap = 3 + n_optim + extra_state_count(t) + t->n_mut + 2 * t->n_pairs, n = 0;
     const char **names = pare_calloc((size_t)cap, sizeof *names);
     const pare_tensor **arrays = pare_calloc((size_t)cap, sizeof *arrays);
     char **owned = pare_calloc((size_t)cap, sizeof *owned);
@@ -823,6 +907,17 @@ static pare_status save_checkpoint(trainer *t, pare_error *err)
         names[n] = owned[n];
         arrays[n++] = st;
     }
+    for (int e = 0; rc == PARE_OK && e < t->n_extra; e++)
+        for (int i = 0; rc == PARE_OK && i < pare_optim_state_count(t->extra_optim[e]); i++) {
+            const pare_tensor *st;
+            char buf[96];
+            rc = extra_state_get(t, e, i, buf, sizeof buf, &st, err);
+            if (rc != PARE_OK)
+                break;
+            owned[n] = pare_strdup(buf);
+            names[n] = owned[n];
+            arrays[n++] = st;
+        }
     for (int i = 0; rc == PARE_OK && i < t->n_mut + 2 * t->n_pairs; i++) {
         char buf[64];
         const pare_tensor *a = NULL;
@@ -923,6 +1018,20 @@ static pare_status resume(trainer *t, pare_error *err)
                : pare_fail(err, PARE_EINPUT, path,
                            "checkpoint has no '%s': it was written with another optimizer", buf);
     }
+    for (int e = 0; rc == PARE_OK && e < t->n_extra; e++)
+        for (int i = 0; rc == PARE_OK && i < pare_optim_state_count(t->extra_optim[e]); i++) {
+            const pare_tensor *st, *a;
+            char buf[96];
+            rc = extra_state_get(t, e, i, buf, sizeof buf, &st, err);
+            if (rc != PARE_OK)
+                break;
+            a = pare_npz_find(z, buf);
+            rc = a ? pare_optim_state_set(t->extra_optim[e], i, a, err)
+                   : pare_fail(err, PARE_EINPUT, path,
+                               "checkpoint has no '%s': it was written without extra parameter "
+                               "'%s' or with another optimizer",
+                               buf, t->o->extra[e].name);
+        }
     for (int i = 0; rc == PARE_OK && i < t->n_mut; i++) {
         char buf[64];
         snprintf(buf, sizeof buf, "best.%d", i);
@@ -965,6 +1074,10 @@ static void trainer_fini(trainer *t)
     pare_exec_free(t->tx);
     pare_graph_free(t->self_teacher);
     pare_optim_free(t->optim);
+    for (int i = 0; i < t->n_extra && t->extra_optim; i++)
+        pare_optim_free(t->extra_optim[i]);
+    pare_free(t->extra_optim);
+    pare_free(t->extra_vals);
     for (int i = 0; i < t->n_pairs && t->pairs; i++) {
         pair_rt *pr = &t->pairs[i];
         pare_tensor_free(pr->aw);
@@ -1047,32 +1160,111 @@ static pare_status setup_losses(trainer *t, const pare_graph *student, pare_erro
     return PARE_OK;
 }
 
+static bool is_extra(const trainer *t, int v)
+{
+    for (int i = 0; i < t->n_extra; i++)
+        if (t->extra_vals[i] == v)
+            return true;
+    return false;
+}
+
+static pare_status unknown_extra(const pare_graph *g, const char *name, pare_error *err)
+{
+    const char **names = pare_alloc((size_t)(g->n_values ? g->n_values : 1) * sizeof *names);
+    const char *close;
+    int n = 0;
+
+    if (!names)
+        return oom(err);
+    for (int v = 0; v < g->n_values; v++)
+        if (g->values[v].init)
+            names[n++] = g->values[v].name;
+    close = pare_closest_word(name, names, n);
+    pare_fail(err, PARE_EINPUT, name, "extra parameter '%s' is not an initializer of the model",
+              name);
+    if (close)
+        pare_error_hint(err, "did you mean '%s'?", close);
+    else
+        pare_error_hint(err, "`pare info --json` lists the initializers");
+    pare_free(names);
+    return PARE_EINPUT;
+}
+
+/* opts.extra: float32 initializers, each once, with a usable rate and decay. */
+static pare_status setup_extras(trainer *t, pare_error *err)
+{
+    const pare_train_opts *o = t->o;
+
+    if (o->n_extra < 0 || (o->n_extra > 0 && !o->extra))
+        return pare_fail(err, PARE_EINPUT, "extra", "n_extra is %d without a list", o->n_extra);
+    t->extra_vals = pare_calloc((size_t)(o->n_extra ? o->n_extra : 1), sizeof *t->extra_vals);
+    if (!t->extra_vals)
+        return oom(err);
+    for (int i = 0; i < o->n_extra; i++) {
+        const pare_train_extra *e = &o->extra[i];
+        const char *name = e->name ? e->name : "";
+        int v = pare_graph_find_value(t->g, name);
+        const pare_tensor *init = v >= 0 ? t->g->values[v].init : NULL;
+
+        if (!init)
+            return unknown_extra(t->g, name, err);
+        if (init->dtype != PARE_F32 || !init->data)
+            return pare_fail(err, PARE_EINPUT, name, "extra parameter '%s' has dtype '%s'; only "
+                             "float32 tensors are trained", name, pare_dtype_name(init->dtype));
+        if (is_extra(t, v))
+            return pare_fail(err, PARE_EINPUT, name, "extra parameter '%s' is listed twice", name);
+        if (!(e->lr_mult >= 0 && isfinite(e->lr_mult)))
+            return pare_fail(err, PARE_EINPUT, name, "extra parameter '%s': lr_mult %g must be a "
+                             "finite number >= 0", name, e->lr_mult);
+        if (!(isnan(e->weight_decay) || (e->weight_decay >= 0 && isfinite(e->weight_decay))))
+            return pare_fail(err, PARE_EINPUT, name, "extra parameter '%s': weight_decay %g must be "
+                             ">= 0 (NAN: the optimizer's)", name, e->weight_decay);
+        t->extra_vals[t->n_extra++] = v;
+    }
+    return PARE_OK;
+}
+
 static pare_status setup_params(trainer *t, pare_error *err)
 {
     const char **names = NULL;
     int n = 0, k = 0;
-    pare_status rc = pare_train_param_names(t->g, &names, &n, err);
+    pare_status rc = setup_extras(t, err);
 
+    if (rc == PARE_OK)
+        rc = pare_train_param_names(t->g, &names, &n, err);
     if (rc != PARE_OK)
         return rc;
     for (int i = 0; i < n; i++)
-        if (!frozen(t->o, names[i]))
+        if (!frozen(t->o, names[i]) && !is_extra(t, pare_graph_find_value(t->g, names[i])))
             names[k++] = names[i];
-    if (k == 0) {
+    if (k == 0 && t->n_extra == 0) {
         pare_free(names);
         return pare_fail(err, PARE_EINPUT, t->g->path,
                          n ? "nothing to train: every parameter is frozen"
                            : "nothing to train: the model has no float weights");
     }
     t->n_params = k;
-    t->param_vals = pare_alloc((size_t)k * sizeof *t->param_vals);
+    t->param_vals = pare_alloc((size_t)(k ? k : 1) * sizeof *t->param_vals);
     if (!t->param_vals) {
         pare_free(names);
         return oom(err);
     }
     for (int i = 0; i < k; i++)
         t->param_vals[i] = pare_graph_find_value(t->g, names[i]);
-    rc = new_exec(t->g, t->in_val, t, true, names, k, NULL, 0, &t->x, err);
+    if (t->n_extra > 0) {
+        /* the exec differentiates the parameters and the extras */
+        const char **all = pare_alloc((size_t)(k + t->n_extra) * sizeof *all);
+        if (!all) {
+            pare_free(names);
+            return oom(err);
+        }
+        memcpy(all, names, (size_t)k * sizeof *all);
+        for (int i = 0; i < t->n_extra; i++)
+            all[k + i] = t->g->values[t->extra_vals[i]].name;
+        pare_free(names);
+        names = all;
+    }
+    rc = new_exec(t->g, t->in_val, t, true, names, k + t->n_extra, NULL, 0, &t->x, err);
     pare_free(names);
     return rc;
 }
@@ -1082,11 +1274,14 @@ static pare_status setup_mutable(trainer *t, pare_error *err)
 {
     const pare_graph *g = t->g;
 
-    t->mut_vals = pare_alloc((size_t)(t->n_params + 2 * g->n_nodes + 1) * sizeof *t->mut_vals);
+    t->mut_vals = pare_alloc((size_t)(t->n_params + t->n_extra + 2 * g->n_nodes + 1) *
+                             sizeof *t->mut_vals);
     if (!t->mut_vals)
         return oom(err);
     for (int i = 0; i < t->n_params; i++)
         t->mut_vals[t->n_mut++] = t->param_vals[i];
+    for (int i = 0; i < t->n_extra; i++)
+        t->mut_vals[t->n_mut++] = t->extra_vals[i];
     for (int n = 0; n < g->n_nodes; n++) {
         const pare_node *nd = &g->nodes[n];
         if (strcmp(nd->op_type, "BatchNormalization") || nd->n_inputs < 5)
@@ -1143,7 +1338,7 @@ static pare_status setup_teacher(trainer *t, pare_error *err)
 
 static pare_status setup_zero_masks(trainer *t, pare_error *err)
 {
-    t->zero_masks = pare_calloc((size_t)t->n_params, sizeof *t->zero_masks);
+    t->zero_masks = pare_calloc((size_t)(t->n_params ? t->n_params : 1), sizeof *t->zero_masks);
     if (!t->zero_masks)
         return oom(err);
     for (int i = 0; i < t->n_params; i++) {
@@ -1165,13 +1360,15 @@ static pare_status setup_zero_masks(trainer *t, pare_error *err)
 
 static pare_status setup_optim(trainer *t, pare_error *err)
 {
+    pare_optim_opts main_opts = t->o->optim;
     int n_adapt = 0, k;
+    pare_status rc;
 
     for (int i = 0; i < t->n_pairs; i++)
         n_adapt += t->pairs[i].aw ? 2 : 0;
     t->n_opt = t->n_params + n_adapt;
-    t->opt_params = pare_calloc((size_t)t->n_opt, sizeof *t->opt_params);
-    t->opt_grads = pare_calloc((size_t)t->n_opt, sizeof *t->opt_grads);
+    t->opt_params = pare_calloc((size_t)(t->n_opt ? t->n_opt : 1), sizeof *t->opt_params);
+    t->opt_grads = pare_calloc((size_t)(t->n_opt ? t->n_opt : 1), sizeof *t->opt_grads);
     if (!t->opt_params || !t->opt_grads)
         return oom(err);
     for (k = 0; k < t->n_params; k++)
@@ -1191,8 +1388,29 @@ static pare_status setup_optim(trainer *t, pare_error *err)
                                    : 1;
     if (pare_schedule_check(&t->sched, err) != PARE_OK)
         return PARE_EINPUT;
-    return pare_optim_new(&t->o->optim, t->n_opt, (const pare_tensor *const *)t->opt_params,
-                          &t->optim, err);
+    /* torch clips over every parameter group together: with extras (each in
+       its own optimizer) the trainer clips, the optimizers do not */
+    t->clip_here = t->n_extra > 0 && main_opts.grad_clip_norm > 0;
+    if (t->clip_here)
+        main_opts.grad_clip_norm = 0;
+    rc = pare_optim_new(&main_opts, t->n_opt, (const pare_tensor *const *)t->opt_params, &t->optim,
+                        err);
+    if (rc == PARE_OK && t->n_extra > 0) {
+        t->extra_optim = pare_calloc((size_t)t->n_extra, sizeof *t->extra_optim);
+        if (!t->extra_optim)
+            rc = oom(err);
+    }
+    for (int i = 0; i < t->n_extra && rc == PARE_OK; i++) {
+        pare_optim_opts eo = main_opts;
+        const pare_tensor *p = t->g->values[t->extra_vals[i]].init;
+        if (!isnan(t->o->extra[i].weight_decay))
+            eo.weight_decay = t->o->extra[i].weight_decay;
+        eo.grad_clip_norm = 0;
+        rc = pare_optim_new(&eo, 1, &p, &t->extra_optim[i], err);
+        if (rc != PARE_OK)
+            pare_error_prefix(err, "extra parameter '%s': ", t->o->extra[i].name);
+    }
+    return rc;
 }
 
 static pare_status setup(trainer *t, const pare_graph *student, pare_error *err)
@@ -1281,9 +1499,11 @@ pare_status pare_train(const pare_graph *student, const pare_train_opts *opts, p
         goto done;
     r.start_step = t.step;
     r.metric_name = t.metric_name;
-    r.n_params = t.n_params;
+    r.n_params = t.n_params + t.n_extra;
     for (int i = 0; i < t.n_params; i++)
         r.n_param_values += pare_tensor_numel(t.opt_params[i]);
+    for (int i = 0; i < t.n_extra; i++)
+        r.n_param_values += pare_tensor_numel(t.g->values[t.extra_vals[i]].init);
     if (opts->eval_data && !opts->resume_dir) {
         rc = eval_point(&t, err);
         if (rc != PARE_OK)
@@ -1294,16 +1514,20 @@ pare_status pare_train(const pare_graph *student, const pare_train_opts *opts, p
         int64_t epoch = t.step / t.batches_per_epoch, pos = t.step % t.batches_per_epoch;
         double t0 = now_s(), loss = NAN, task_loss = NAN;
         pare_progress_event ev = {.stage = "train", .unit = "step", .total = t.total_steps};
+        pare_train_step_info info = {.step = t.step, .lr = pare_schedule_lr(&t.sched, t.step),
+                                     .beta1 = pare_schedule_beta1(&t.sched, t.step),
+                                     .loss = NAN};
 
         if (pos == 0 || t.step == r.start_step)
             pare_dataset_begin_epoch(opts->train_data, epoch);
         rc = fill_batch(&t, opts->train_data, pos * t.B, t.B, err);
         if (rc == PARE_OK)
-            rc = train_step(&t, t.step, &loss, &task_loss, err);
+            rc = train_step(&t, &info, &loss, &task_loss, err);
         if (rc == PARE_OK)
-            rc = update(&t, t.step, err);
+            rc = update(&t, t.step, info.lr, info.beta1, err);
+        info.loss = loss;
         if (rc == PARE_OK && opts->hooks.after_step &&
-            !opts->hooks.after_step(opts->hooks.user, t.x, t.g, t.step))
+            !opts->hooks.after_step(opts->hooks.user, t.x, t.g, &info))
             rc = pare_fail(err, PARE_ECANCELED, NULL, "stopped at step %lld", (long long)t.step);
         if (rc != PARE_OK)
             goto done;

@@ -9,11 +9,12 @@ find_program(PARE_COMPRESS_NODE node)
 set(PARE_COMPRESS_CONFIGS
   ptq_resnet8 ptq_hpo_lenet5 qat_lenet5 qat_pact_lenet5 prune_channel_resnet8 prune_layers_resnet8
   prune_unstructured_lenet5 prune_asp_resnet8 prune_transformer_tiny_vit prune_distill_ptq_resnet8
-  unstructured_qat_lenet5
-  ptq_abs_max ptq_hist ptq_kl ptq_mse ptq_bias_correction ptq_layerwise_recon weight_only
+  unstructured_qat_lenet5 gmp_qat_lenet5
+  ptq_abs_max ptq_hist ptq_kl ptq_mse ptq_bias_correction ptq_layerwise_recon
+  ptq_regionwise_recon weight_only
   qat_distill fleetx_compress)
 set(PARE_COMPRESS_CASES ${PARE_COMPRESS_CONFIGS}
-  ptq_ort bad_yaml save_dir_exists cancel dry_run unsupported relative_paths)
+  ptq_ort bad_yaml save_dir_exists cancel dry_run unsupported relative_paths tensor_bits)
 foreach(case ${PARE_COMPRESS_CASES})
   add_test(NAME e2e.compress.${case}
     COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/compress.sh ${case})

@@ -99,6 +99,11 @@ ptq_abs_max | ptq_hist | ptq_kl | ptq_mse | weight_only)
     grep -q 'QuantizeLinear\|DequantizeLinear' "$WORK/out_dir/model.onnx" || fail "no Q/DQ in the model"
     ;;
 ptq_bias_correction | ptq_layerwise_recon) run_config "$case_name" 0.89 ;;
+ptq_regionwise_recon)
+    run_config ptq_regionwise_recon 0.90
+    grep -q 'region-wise reconstruction' "$WORK/out_dir/report.md" ||
+        fail "report.md does not mention region-wise reconstruction"
+    ;;
 qat_distill | fleetx_compress)
     run_config "$case_name" 0.89
     grep -q 'QuantizeLinear' "$WORK/out_dir/model.onnx" || fail "no QuantizeLinear in the model"
@@ -132,6 +137,37 @@ prune_transformer_tiny_vit)
     ;;
 prune_distill_ptq_resnet8) run_config prune_distill_ptq_resnet8 0.87 ;;
 unstructured_qat_lenet5) run_config unstructured_qat_lenet5 0.89 0.49 ;;
+gmp_qat_lenet5)
+    # GMP masks on the float weights behind the fake-quant pairs: the exported
+    # int8 weights (the report's per-layer table reads the written model) hold
+    # the masks' 60 % of zeros over all pruned layers
+    run_config gmp_qat_lenet5 0.88 0.59
+    grep -q 'QuantizeLinear' "$WORK/out_dir/model.onnx" || fail "no QuantizeLinear in the model"
+    sp=$(grep '"op": "\(Conv\|Gemm\)"' "$WORK/out_dir/report.json" |
+        sed 's/.*"after": \([0-9]*\)}, "sparsity": \([-0-9.e]*\), "quantized": \(true\|false\).*/\1 \2 \3/' |
+        awk '$3 != "true" { bad = 1 } { z += $1 * $2; n += $1 } END { if (bad || !n) print -1; else print z / n }')
+    at_least "$sp" 0.59 "sparsity of the exported int8 weights"
+    ;;
+
+tensor_bits)
+    # QuantPost.tensor_bits: a named weight at 4 bits, an unknown name warned
+    # about with a hint; the mapping is saved back in config.resolved.yaml
+    tiny_job "QuantPost:
+  batch_nums: 2
+  tensor_bits:
+    conv2.weight: 4
+    fc9.weight: 4"
+    PARE_FASHION_MNIST=$SAMPLE run 0 compress -c "$WORK/job.yaml"
+    has err "tensor_bits: 'fc9.weight' is not a value or node of the model (did you mean 'fc1.weight'?)"
+    grep -q "fc9.weight" "$WORK/out_dir/report.json" || fail "report.json lacks the warning"
+    grep -q "^    conv2.weight: 4$" "$WORK/out_dir/config.resolved.yaml" ||
+        fail "config.resolved.yaml lacks tensor_bits"
+    # the same mapping in QuantAware is checked by its schema
+    tiny_job "QuantPost:
+  tensor_bits: {conv2.weight: 9}"
+    PARE_FASHION_MNIST=$SAMPLE run 2 compress -c "$WORK/job.yaml"
+    has err "job.yaml:7:31: 'conv2.weight' in 'tensor_bits' in QuantPost must be in \[2, 8\], got 9"
+    ;;
 
 ptq_ort)
     # The PTQ job's model runs in ONNX Runtime with the top-1 of its report.
@@ -229,10 +265,15 @@ unsupported)
   pruned_ratio: 0.2"
     PARE_FASHION_MNIST=$SAMPLE run 2 compress -c "$WORK/job.yaml"
     has err "job.yaml:7:[0-9]*: TransformerPrune: .* has no attention block pare can prune"
+    # a region naming a value the model lacks: its place in the file and a hint
     tiny_job "QuantPost:
-  recon_level: region-wise"
+  batch_nums: 2
+  recon_level: region-wise
+  regions: [[[/relu1/Relu_output], [/conv2/Conv_output_0]]]"
     PARE_FASHION_MNIST=$SAMPLE run 2 compress -c "$WORK/job.yaml"
-    has err "job.yaml:7:[0-9]*: QuantPost recon_level 'region-wise' is not supported"
+    has err "job.yaml:9:13: region 1: '/relu1/Relu_output' is not a value of the model"
+    has err "did you mean '/relu1/Relu_output_0'?"
+    [ ! -e "$WORK/out_dir" ] || fail "a failed job wrote save_dir"
     tiny_job "Layers:
   /conv9/Conv: 0.5"
     PARE_FASHION_MNIST=$SAMPLE run 2 compress -c "$WORK/job.yaml"

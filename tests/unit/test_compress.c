@@ -197,18 +197,13 @@ static void test_errors_have_job_locations(void **state)
     pare_compress_report_fini(&r);
     pare_job_free(job);
 
-    job = job_with("UnstructurePrune:\n  prune_strategy: gmp\n"
-                   "  gmp_config: {pruning_iterations: 4, pruning_steps: 2}\n"
-                   "QuantAware:\n  weight_bits: 8\nTrainConfig:\n  train_iter: 4\n");
-    assert_int_equal(pare_compress_run(job, NULL, &r, &err), PARE_EUNSUPPORTED);
-    assert_string_equal(err.where, "job.yaml:8:3");
-    assert_non_null(strstr(err.msg, "gmp"));
-    pare_compress_report_fini(&r);
-    pare_job_free(job);
-
-    job = job_with("QuantPost:\n  recon_level: region-wise\n");
-    assert_int_equal(pare_compress_run(job, NULL, &r, &err), PARE_EUNSUPPORTED);
-    assert_non_null(strstr(err.msg, "region-wise"));
+    /* a region naming a value the model lacks: located, with a hint */
+    job = job_with("QuantPost:\n  recon_level: region-wise\n"
+                   "  regions: [[[/relu1/Relu_output], [/conv2/Conv_output_0]]]\n");
+    assert_int_equal(pare_compress_run(job, NULL, &r, &err), PARE_EINPUT);
+    assert_string_equal(err.where, "job.yaml:9:13");
+    assert_string_equal(err.msg, "region 1: '/relu1/Relu_output' is not a value of the model");
+    assert_string_equal(err.hint, "did you mean '/relu1/Relu_output_0'?");
     pare_compress_report_fini(&r);
     pare_job_free(job);
     assert_false(exists(tmp, "out"));
@@ -297,6 +292,48 @@ static void test_qat_distilled(void **state)
     pare_job_free(job);
 }
 
+/* GMP during QAT: the masks find the float weights behind their fake-quant
+ * pairs, and the exported int8 weights are as sparse as the masks. */
+static void test_gmp_with_qat(void **state)
+{
+    pare_job *job = job_with("UnstructurePrune:\n  prune_strategy: gmp\n  ratio: 0.5\n"
+                             "  gmp_config: {stable_iterations: 0, pruning_iterations: 4,\n"
+                             "               pruning_steps: 2, tunning_iterations: 2,\n"
+                             "               initial_ratio: 0.3}\n"
+                             "QuantAware:\n  weight_bits: 8\n"
+                             "TrainConfig:\n  train_iter: 6\n  batch_size: 16\n");
+    const char *ws[] = {"conv1.weight", "conv2.weight", "fc1.weight", "fc2.weight", "fc3.weight"};
+    pare_compress_report r;
+    pare_error err = {0};
+    pare_graph *g = NULL;
+    double zeros = 0, total = 0;
+    char path[1024];
+    (void)state;
+
+    if (pare_compress_run(job, NULL, &r, &err) != PARE_OK)
+        fail_msg("%s: %s", err.where, err.msg);
+    assert_true(r.quantized);
+    assert_int_equal(r.train_steps, 6);
+    assert_float_equal(r.sparsity, 0.5, 0.01);
+    snprintf(path, sizeof path, "%s/out/model.onnx", tmp);
+    assert_int_equal(pare_graph_load(path, &g, &err), PARE_OK);
+    for (int i = 0; i < 5; i++) {
+        char qn[64];
+        int v;
+        snprintf(qn, sizeof qn, "%s_quantized", ws[i]);
+        v = pare_graph_find_value(g, qn);
+        assert_true(v >= 0 && g->values[v].init);
+        assert_int_equal(g->values[v].init->dtype, PARE_I8);
+        zeros += pare_tensor_sparsity(g, qn) * (double)pare_tensor_numel(g->values[v].init);
+        total += (double)pare_tensor_numel(g->values[v].init);
+    }
+    /* int8 rounding may add zeros, never remove masked ones */
+    assert_true(zeros / total >= 0.5 - 1e-3);
+    pare_graph_free(g);
+    pare_compress_report_fini(&r);
+    pare_job_free(job);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -306,6 +343,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_errors_have_job_locations, setup, teardown),
         cmocka_unit_test_setup_teardown(test_masks_survive_training, setup, teardown),
         cmocka_unit_test_setup_teardown(test_qat_distilled, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_gmp_with_qat, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sensitivity_and_layers, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

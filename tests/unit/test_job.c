@@ -15,6 +15,7 @@
 
 #include "pare/alloc.h"
 #include "pare/job.h"
+#include "pare/quant.h"
 
 #define CONFIG_MD PARE_TEST_DATA "/../../docs/config.md"
 
@@ -54,7 +55,7 @@ static const char *const full_job =
     "  epochs: 20\n"
     "  lr: 0.01\n"
     "  recon_level: region-wise\n"
-    "  regions: [[conv1_out, relu1_out], [fc1_out]]\n"
+    "  regions: [[[conv1_out, relu1_out], [fc1_out]], [x, [y]]]\n"
     "HyperParameterOptimization:\n"
     "  ptq_algo: [KL, hist]\n"
     "  bias_correct: [true]\n"
@@ -155,7 +156,13 @@ static void test_new_has_defaults_and_no_sections(void **state)
     assert_int_equal(job->global.seed, 1);
     assert_int_equal(job->quant_post.weight_bits, 8);
     assert_int_equal(job->quant_post.algo, PARE_JOB_ALGO_HIST);
-    assert_true(job->quant_post.hist_percent == 0.99999);
+    assert_true(job->quant_post.hist_percent == 0.9999);
+    {
+        /* pare quant and job files share ACT's documented default */
+        pare_quant_opts qo;
+        pare_quant_opts_init(&qo);
+        assert_true(job->quant_post.hist_percent == qo.hist_percent);
+    }
     assert_int_equal(job->quant_post.batch_nums, 10);
     assert_int_equal(job->quant_post.batch_size, 64);
     assert_true(job->quant_post.onnx_format);
@@ -219,9 +226,12 @@ static void test_act_aliases_are_normalised(void **state)
     assert_true(job->quant_post.recon_lr == 0.01);
     assert_int_equal(job->quant_post.recon_level, PARE_JOB_RECON_REGION);
     assert_int_equal(job->quant_post.regions.n, 2);
-    assert_int_equal(job->quant_post.regions.v[0].n, 2);
-    assert_string_equal(job->quant_post.regions.v[0].v[1], "relu1_out");
-    assert_string_equal(job->quant_post.regions.v[1].v[0], "fc1_out");
+    assert_int_equal(job->quant_post.regions.v[0].inputs.n, 2);
+    assert_string_equal(job->quant_post.regions.v[0].inputs.v[1], "relu1_out");
+    assert_int_equal(job->quant_post.regions.v[0].outputs.n, 1);
+    assert_string_equal(job->quant_post.regions.v[0].outputs.v[0], "fc1_out");
+    assert_string_equal(job->quant_post.regions.v[1].inputs.v[0], "x");
+    assert_string_equal(job->quant_post.regions.v[1].outputs.v[0], "y");
     assert_int_equal(job->hpo.ptq_algo.n, 2);
     assert_int_equal(job->hpo.ptq_algo.v[1], PARE_JOB_ALGO_HIST);
     assert_int_equal(job->hpo.bias_correct.n, 1);
@@ -414,8 +424,12 @@ static void test_wrong_types(void **state)
                  "each item of 'ratios' in Sensitivity must be a finite number, got 'x'", "");
     expect_error("QuantPost:\n  skip_tensor_list: [a, ~]\n", "job.yaml:2:25",
                  "each item of 'skip_tensor_list' in QuantPost must be a name, got null", "");
-    expect_error("QuantPost:\n  regions: [[a], b]\n", "job.yaml:2:18",
-                 "each region of 'regions' in QuantPost must be a list of names, got 'b'", "");
+    expect_error("QuantPost:\n  regions: [[[a], [b]], b]\n", "job.yaml:2:25",
+                 "each region of 'regions' in QuantPost must be [[input names], [output names]], "
+                 "got 'b'", "write a region as [[in1, in2], [out1]]");
+    expect_error("QuantPost:\n  regions: [[[a], []]]\n", "job.yaml:2:19",
+                 "the outputs of each region of 'regions' in QuantPost must name at least one "
+                 "value", "");
     expect_error("TrainConfig:\n  learning_rate: [1]\n", "job.yaml:2:18",
                  "'learning_rate' in TrainConfig must be a number or a mapping, got a list", "");
     expect_error("Global:\n  batch_size:\n", "job.yaml:2:14",
@@ -646,6 +660,47 @@ static void test_resolved_round_trip(void **state)
     pare_job_free(back);
     pare_job_free(explicit_back);
     pare_job_free(job);
+}
+
+/* tensor_bits: a name -> bits mapping in QuantPost and QuantAware, saved
+ * back by both writers; bad widths and shapes are located. */
+static void test_tensor_bits(void **state)
+{
+    pare_job *job = load_ok("QuantPost:\n  tensor_bits:\n    conv1.weight: 4\n    /fc1/Gemm: 6\n"
+                            "QuantAware:\n  tensor_bits: {input: 3}\n");
+    pare_job *back = NULL;
+    pare_error err = {0};
+    char *text;
+    (void)state;
+
+    assert_int_equal(job->quant_post.tensor_bits.n, 2);
+    assert_string_equal(job->quant_post.tensor_bits.names[1], "/fc1/Gemm");
+    assert_int_equal(job->quant_post.tensor_bits.v[0], 4);
+    assert_int_equal(job->quant_aware.tensor_bits.n, 1);
+    assert_int_equal(job->quant_aware.tensor_bits.v[0], 3);
+    for (int resolved = 0; resolved < 2; resolved++) {
+        text = pare_job_to_yaml(job, resolved, &err);
+        assert_non_null(text);
+        assert_non_null(strstr(text, "  tensor_bits:\n    conv1.weight: 4\n    /fc1/Gemm: 6\n"));
+        assert_int_equal(pare_job_load_string(text, "saved.yaml", &back, NULL, &err), PARE_OK);
+        assert_true(pare_job_equal(job, back));
+        pare_job_free(back);
+        pare_free(text);
+    }
+    job->quant_post.tensor_bits.v[1] = 5;
+    assert_int_equal(pare_job_load_string("QuantPost:\n  tensor_bits:\n    conv1.weight: 4\n"
+                                          "    /fc1/Gemm: 6\nQuantAware:\n  tensor_bits: {input: 3}\n",
+                                          "job.yaml", &back, NULL, &err), PARE_OK);
+    assert_false(pare_job_equal(job, back));
+    pare_job_free(back);
+    pare_job_free(job);
+    expect_error("QuantPost:\n  tensor_bits:\n    conv1.weight: 9\n", "job.yaml:3:19",
+                 "'conv1.weight' in 'tensor_bits' in QuantPost must be in [2, 8], got 9", "");
+    expect_error("QuantPost:\n  tensor_bits: [conv1.weight]\n", "job.yaml:2:16",
+                 "'tensor_bits' in QuantPost must be a mapping of names to integers, got a list",
+                 "write it as a mapping, e.g. {conv1.weight: 4}");
+    expect_error("QuantAware:\n  tensor_bits: {a: 4, a: 5}\n", "job.yaml:2:23",
+                 "duplicate key 'a' in 'tensor_bits' in QuantAware", "first set at job.yaml:2:17");
 }
 
 static void test_strings_that_look_like_numbers_survive(void **state)
@@ -945,6 +1000,7 @@ int main(void)
         cmocka_unit_test(test_runnable_needs_model_and_save_dir),
         cmocka_unit_test(test_missing_file),
         cmocka_unit_test(test_resolved_round_trip),
+        cmocka_unit_test(test_tensor_bits),
         cmocka_unit_test(test_strings_that_look_like_numbers_survive),
         cmocka_unit_test(test_new_job_round_trips_with_every_section),
         cmocka_unit_test(test_save_to_bad_path_fails_cleanly),

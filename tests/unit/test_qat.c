@@ -296,8 +296,9 @@ static void test_export_matches(void **state)
     pare_graph_free(g);
 }
 
-/* PACT: a Clip before each pair; training moves the clip value of inner
- * activations, and the trained graph carries it (bounds and scale). */
+/* PACT: a Clip before each pair whose clip value is a scalar initializer the
+ * trainer's optimizer updates (qat_pact_extras); the hooks carry it into the
+ * pair's range and scale, and the export folds the Neg of the lower bound. */
 static void test_pact_learns_clip(void **state)
 {
     pare_job *job = pare_job_new();
@@ -305,18 +306,23 @@ static void test_pact_learns_clip(void **state)
     qat_state *st = NULL;
     pare_dataset *ds = sample(16);
     pare_train_opts o;
+    pare_train_result r;
     pare_error err = {0};
-    float a0, a1, in0;
-    int v;
+    float a0, a1, in1;
+    int v, n_extra = 0;
     (void)state;
 
     job->quant_aware.use_pact = true;
     assert_int_equal(qat_prepare(g, ds, &job->quant_aware, 16, 2, 1, NULL, &q, &st, &err), PARE_OK);
-    assert_int_equal(count_op(q, "Clip"), 5);
+    /* a clip per activation pair, each clip value an extra; the input is
+       normalised (negative values): its lower bound is Neg(a) */
+    assert_int_equal(count_op(q, "Clip"), qat_n_activations(st));
+    assert_true(count_op(q, "Neg") >= 1);
+    assert_non_null(qat_pact_extras(st, &n_extra));
+    assert_int_equal(n_extra, qat_n_activations(st));
     a0 = qat_pact_alpha(st, "/relu3/Relu_output_0");
-    in0 = qat_pact_alpha(st, "input");
     assert_true(a0 > 0);
-    qat_set_pact_lr(st, 0.5, 1e-4);
+    qat_set_pact_opts(st, 500.0, 1e-4);   /* SGD at 1e-3: the clip values at 0.5 */
     pare_train_opts_init(&o);
     o.train_data = ds;
     o.iterations = 4;
@@ -324,19 +330,27 @@ static void test_pact_learns_clip(void **state)
     o.n_threads = 1;
     pare_optim_opts_init(&o.optim, PARE_OPTIM_SGD);
     pare_schedule_init(&o.schedule, PARE_SCHED_CONSTANT, 1e-3);
+    o.extra = qat_pact_extras(st, &o.n_extra);
     o.hooks.after_forward = qat_after_forward;
     o.hooks.after_step = qat_after_step;
     o.hooks.user = st;
-    if (pare_train(q, &o, &out, NULL, &err) != PARE_OK)
+    if (pare_train(q, &o, &out, &r, &err) != PARE_OK)
         fail_msg("train: %s: %s", err.where, err.msg);
+    assert_int_equal(r.n_params, 10 + n_extra);   /* weights and biases, and the clip values */
     a1 = qat_pact_alpha(st, "/relu3/Relu_output_0");
     assert_true(a1 != a0);
-    /* the input has no parameter before it: no gradient, a stays */
-    assert_float_equal(qat_pact_alpha(st, "input"), in0, 0);
     v = pare_graph_find_value(out, "/relu3/Relu_output_0_pact_max");
     assert_true(v >= 0);
     assert_float_equal(pare_tensor_f32(out->values[v].init)[0], a1, 0);
     assert_float_equal(qat_activation_scale(st, out, "/relu3/Relu_output_0"), a1 / 255.0f, 1e-6);
+    /* the export: no Neg left, the lower bound a constant -a */
+    in1 = qat_pact_alpha(st, "input");
+    assert_int_equal(qat_export(st, out, &err), PARE_OK);
+    assert_int_equal(count_op(out, "Neg"), 0);
+    assert_int_equal(count_op(out, "Clip"), n_extra);
+    v = pare_graph_find_value(out, "input_pact_min");
+    assert_true(v >= 0 && out->values[v].init);
+    assert_float_equal(pare_tensor_f32(out->values[v].init)[0], -in1, 0);
     pare_graph_free(out);
     pare_dataset_free(ds);
     qat_free(st);

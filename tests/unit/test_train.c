@@ -1,6 +1,8 @@
 /* The trainer: learning, determinism, checkpoint/resume equivalence, frozen
- * weights, re-initialisation, distillation pairs and adapters, cancellation
- * and the input errors, on the reference models with small synthetic data. */
+ * weights, re-initialisation, distillation pairs and adapters, extra trained
+ * initializers (rate multiplier, decay, a scalar's gradient, resume), what
+ * hooks are told, cancellation and the input errors, on the reference models
+ * with small synthetic data. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -429,6 +431,300 @@ static void test_nonfinite_stops(void **state)
     pare_dataset_free(train);
 }
 
+/* lenet5 with Clip(input, Neg(a), a) in front of conv1, a a scalar
+ * initializer: PACT's shape (two consumers of a, one through Neg). */
+static pare_graph *clipped_lenet(float a)
+{
+    pare_graph *g = load("lenet5.onnx");
+    pare_error err = {0};
+    pare_tensor *t = pare_tensor_new(PARE_F32, 0, NULL);
+    int x = pare_graph_find_value(g, "input"), av, nv, cv, ins[3], clip;
+
+    assert_non_null(t);
+    pare_tensor_f32(t)[0] = a;
+    av = pare_graph_add_initializer(g, "a", t, &err);
+    nv = pare_graph_add_value(g, "minus_a", &err);
+    cv = pare_graph_add_value(g, "input_clipped", &err);
+    assert_true(x >= 0 && av >= 0 && nv >= 0 && cv >= 0);
+    for (int n = 0; n < g->n_nodes; n++)
+        for (int i = 0; i < g->nodes[n].n_inputs; i++)
+            if (g->nodes[n].inputs[i] == x)
+                g->nodes[n].inputs[i] = cv;
+    assert_true(pare_graph_add_node(g, "Neg", "", "neg_a", &av, 1, &nv, 1, &err) >= 0);
+    ins[0] = x, ins[1] = nv, ins[2] = av;
+    clip = pare_graph_add_node(g, "Clip", "", "clip_input", ins, 3, &cv, 1, &err);
+    assert_true(clip >= 0);
+    assert_int_equal(pare_graph_index(g, &err), PARE_OK);
+    return g;
+}
+
+static float scalar_of(const pare_graph *g, const char *name)
+{
+    return pare_tensor_f32(init_of(g, name))[0];
+}
+
+/* An extra's rate is the schedule's x lr_mult and its decay its own; the
+ * other weights take exactly the step they take without extras. */
+static void test_extra_rate_and_decay(void **state)
+{
+    pare_graph *g = load("lenet5.onnx"), *a = NULL, *b = NULL, *c = NULL;
+    pare_dataset *train = open_data("train.npz", 32, true);
+    pare_train_extra half = {.name = "fc3.bias", .lr_mult = 0.5, .weight_decay = 0};
+    pare_train_extra decay = {.name = "fc3.bias", .lr_mult = 0, .weight_decay = 0.2};
+    const float *b0 = pare_tensor_f32(init_of(g, "fc3.bias")), *ba, *bb, *bc;
+    const double lr = 0.05;
+    pare_train_opts o;
+    pare_train_result r;
+    pare_error err = {0};
+    (void)state;
+
+    base_opts(&o, train, 1);
+    pare_optim_opts_init(&o.optim, PARE_OPTIM_SGD);
+    pare_schedule_init(&o.schedule, PARE_SCHED_CONSTANT, lr);
+    o.keep_best = false;
+    assert_int_equal(pare_train(g, &o, &a, &r, &err), PARE_OK);
+    assert_int_equal(r.n_params, 10);
+    o.extra = &half;
+    o.n_extra = 1;
+    assert_int_equal(pare_train(g, &o, &b, &r, &err), PARE_OK);
+    assert_int_equal(r.n_params, 10);   /* fc3.bias counted once, as an extra */
+    assert_int_equal(r.n_param_values, 61706);
+    o.extra = &decay;
+    assert_int_equal(pare_train(g, &o, &c, &r, &err), PARE_OK);
+    ba = pare_tensor_f32(init_of(a, "fc3.bias"));
+    bb = pare_tensor_f32(init_of(b, "fc3.bias"));
+    bc = pare_tensor_f32(init_of(c, "fc3.bias"));
+    for (int i = 0; i < 10; i++) {
+        assert_true(ba[i] != b0[i]);
+        /* half the step; the step plus lr x decay x w */
+        assert_float_equal(b0[i] - bb[i], 0.5 * (b0[i] - ba[i]), 1e-6);
+        assert_float_equal(bc[i] - ba[i], -lr * 0.2 * b0[i], 1e-6);
+    }
+    /* every other weight as without extras, bit for bit */
+    assert_memory_equal(init_of(a, "fc3.weight")->data, init_of(b, "fc3.weight")->data,
+                        840 * sizeof(float));
+    assert_memory_equal(init_of(a, "conv1.weight")->data, init_of(c, "conv1.weight")->data,
+                        150 * sizeof(float));
+    pare_graph_free(a);
+    pare_graph_free(b);
+    pare_graph_free(c);
+    pare_graph_free(g);
+    pare_dataset_free(train);
+}
+
+/* The first step's loss with clip value a (what the trainer reports). */
+static double loss_at(float a, pare_dataset *train)
+{
+    pare_graph *g = clipped_lenet(a), *out = NULL;
+    pare_train_extra e = {.name = "a", .lr_mult = 1, .weight_decay = 0};
+    pare_train_opts o;
+    pare_train_result r;
+    pare_error err = {0};
+
+    base_opts(&o, train, 1);
+    o.extra = &e;
+    o.n_extra = 1;
+    assert_int_equal(pare_train(g, &o, &out, &r, &err), PARE_OK);
+    pare_graph_free(out);
+    pare_graph_free(g);
+    return r.first_loss;
+}
+
+/* A scalar extra reached through Clip's max and, through Neg, its min: the
+ * trainer's SGD step is -lr x the finite-difference slope of the loss. */
+static void test_extra_scalar_gets_its_gradient(void **state)
+{
+    const float a0 = 0.8f, eps = 0.01f;
+    const double lr = 1e-3;
+    pare_graph *g = clipped_lenet(a0), *out = NULL;
+    pare_dataset *train = open_data("train.npz", 32, true);
+    pare_train_extra e = {.name = "a", .lr_mult = 1, .weight_decay = 0};
+    pare_train_opts o;
+    pare_train_result r;
+    pare_error err = {0};
+    double fd, step_grad;
+    (void)state;
+
+    base_opts(&o, train, 1);
+    pare_optim_opts_init(&o.optim, PARE_OPTIM_SGD);
+    pare_schedule_init(&o.schedule, PARE_SCHED_CONSTANT, lr);
+    o.extra = &e;
+    o.n_extra = 1;
+    o.keep_best = false;
+    assert_int_equal(pare_train(g, &o, &out, &r, &err), PARE_OK);
+    assert_int_equal(r.n_params, 11);
+    assert_int_equal(r.n_param_values, 61707);
+    step_grad = ((double)a0 - scalar_of(out, "a")) / lr;
+    fd = (loss_at(a0 + eps, train) - loss_at(a0 - eps, train)) / (2.0 * eps);
+    assert_true(fabs(fd) > 1e-2);   /* the clip matters on this data */
+    assert_float_equal(step_grad, fd, 0.05 * fabs(fd) + 1e-3);
+    pare_graph_free(out);
+    pare_graph_free(g);
+    pare_dataset_free(train);
+}
+
+/* 5 steps + checkpoint + resume to 10 = 10 steps in one go, bit for bit,
+ * with an extra in its own Adam state and gradients clipped over all. */
+static void test_extra_resumable(void **state)
+{
+    pare_graph *g = clipped_lenet(0.8f), *a = NULL, *half = NULL, *c = NULL;
+    pare_dataset *train = open_data("train.npz", 16, true);
+    pare_train_extra e = {.name = "a", .lr_mult = 10, .weight_decay = 1e-4};
+    pare_train_opts o;
+    pare_error err = {0};
+    char ck[128], ck0[128];
+    (void)state;
+
+    base_opts(&o, train, 10);
+    o.keep_best = false;
+    o.optim.grad_clip_norm = 0.5;
+    o.extra = &e;
+    o.n_extra = 1;
+    assert_int_equal(pare_train(g, &o, &a, NULL, &err), PARE_OK);
+    assert_true(scalar_of(a, "a") != 0.8f);
+    snprintf(ck, sizeof ck, "%s/ck_extra", tmpdir);
+    o.iterations = 5;
+    o.checkpoint_dir = ck;
+    assert_int_equal(pare_train(g, &o, &half, NULL, &err), PARE_OK);
+    o.iterations = 10;
+    o.checkpoint_dir = NULL;
+    o.resume_dir = ck;
+    assert_int_equal(pare_train(g, &o, &c, NULL, &err), PARE_OK);
+    assert_true(same_weights(a, c));
+    pare_graph_free(c);
+    c = NULL;
+
+    /* a checkpoint written without the extra has no state for it */
+    snprintf(ck0, sizeof ck0, "%s/ck_no_extra", tmpdir);
+    o.extra = NULL;
+    o.n_extra = 0;
+    o.iterations = 5;
+    o.resume_dir = NULL;
+    o.checkpoint_dir = ck0;
+    assert_int_equal(pare_train(g, &o, &c, NULL, &err), PARE_OK);
+    pare_graph_free(c);
+    c = NULL;
+    o.extra = &e;
+    o.n_extra = 1;
+    o.iterations = 10;
+    o.checkpoint_dir = NULL;
+    o.resume_dir = ck0;
+    assert_int_equal(pare_train(g, &o, &c, NULL, &err), PARE_EINPUT);
+    assert_non_null(strstr(err.msg, "optim.extra.0."));
+    assert_null(c);
+    pare_graph_free(a);
+    pare_graph_free(half);
+    pare_graph_free(g);
+    pare_dataset_free(train);
+}
+
+static void test_extra_errors(void **state)
+{
+    pare_graph *g = load("lenet5.onnx"), *out = NULL;
+    pare_dataset *train = open_data("train.npz", 32, true);
+    pare_train_extra e[2] = {{.name = "fc3.bais", .lr_mult = 1}, {.name = "fc3.bias"}};
+    pare_train_opts o;
+    pare_error err = {0};
+    int64_t two = 2;
+    pare_tensor *shape = pare_tensor_new(PARE_I64, 1, &two);
+    (void)state;
+
+    base_opts(&o, train, 1);
+    o.extra = e;
+    o.n_extra = 1;
+    assert_int_equal(pare_train(g, &o, &out, NULL, &err), PARE_EINPUT);
+    assert_string_equal(err.where, "fc3.bais");
+    assert_string_equal(err.msg, "extra parameter 'fc3.bais' is not an initializer of the model");
+    assert_string_equal(err.hint, "did you mean 'fc3.bias'?");
+    assert_null(out);
+
+    e[0].name = "fc3.bias";
+    o.n_extra = 2;
+    assert_int_equal(pare_train(g, &o, &out, NULL, &err), PARE_EINPUT);
+    assert_string_equal(err.msg, "extra parameter 'fc3.bias' is listed twice");
+
+    o.n_extra = 1;
+    e[0].lr_mult = -1;
+    assert_int_equal(pare_train(g, &o, &out, NULL, &err), PARE_EINPUT);
+    assert_string_equal(err.where, "fc3.bias");
+    assert_non_null(strstr(err.msg, "lr_mult -1"));
+
+    assert_non_null(shape);
+    assert_true(pare_graph_add_initializer(g, "some_shape", shape, &err) >= 0);
+    e[0].name = "some_shape";
+    e[0].lr_mult = 1;
+    assert_int_equal(pare_train(g, &o, &out, NULL, &err), PARE_EINPUT);
+    assert_string_equal(err.msg, "extra parameter 'some_shape' has dtype 'int64'; only float32 "
+                                 "tensors are trained");
+    assert_null(out);
+    pare_graph_free(g);
+    pare_dataset_free(train);
+}
+
+/* Hooks are told the step, the rate the update uses, and (after it) the loss. */
+typedef struct hook_log {
+    int n_fwd, n_step;
+    int64_t steps[8];
+    double lr_fwd[8], lr_step[8], loss_fwd[8], loss_step[8];
+} hook_log;
+
+static bool log_forward(void *user, pare_exec *x, pare_graph *g, const pare_train_step_info *in)
+{
+    hook_log *l = user;
+    (void)x;
+    (void)g;
+    l->lr_fwd[l->n_fwd] = in->lr;
+    l->loss_fwd[l->n_fwd++] = in->loss;
+    return true;
+}
+
+static bool log_step(void *user, pare_exec *x, pare_graph *g, const pare_train_step_info *in)
+{
+    hook_log *l = user;
+    (void)x;
+    (void)g;
+    l->steps[l->n_step] = in->step;
+    l->lr_step[l->n_step] = in->lr;
+    l->loss_step[l->n_step++] = in->loss;
+    return true;
+}
+
+static void test_hooks_get_step_and_rate(void **state)
+{
+    pare_graph *g = load("lenet5.onnx"), *out = NULL;
+    pare_dataset *train = open_data("train.npz", 32, true);
+    pare_train_opts o;
+    pare_train_result r;
+    pare_error err = {0};
+    hook_log log;
+    (void)state;
+
+    memset(&log, 0, sizeof log);
+    base_opts(&o, train, 6);
+    pare_schedule_init(&o.schedule, PARE_SCHED_COSINE, 1e-2);
+    o.schedule.total_steps = 6;
+    o.schedule.warmup_steps = 2;
+    o.schedule.warmup_start_lr = 1e-4;
+    o.hooks.after_forward = log_forward;
+    o.hooks.after_step = log_step;
+    o.hooks.user = &log;
+    assert_int_equal(pare_train(g, &o, &out, &r, &err), PARE_OK);
+    assert_int_equal(log.n_fwd, 6);
+    assert_int_equal(log.n_step, 6);
+    for (int i = 0; i < 6; i++) {
+        double want = pare_schedule_lr(&o.schedule, i);
+        assert_int_equal(log.steps[i], i);
+        assert_true(log.lr_fwd[i] == want && log.lr_step[i] == want);
+        assert_true(isnan(log.loss_fwd[i]));
+        assert_true(isfinite(log.loss_step[i]));
+    }
+    assert_true(log.lr_step[0] == 1e-4);
+    assert_true(log.loss_step[5] == r.last_loss);
+    pare_graph_free(out);
+    pare_graph_free(g);
+    pare_dataset_free(train);
+}
+
 static int cancel_at;
 static bool cancel_report(void *user, const pare_progress_event *ev)
 {
@@ -479,6 +775,11 @@ int main(void)
         cmocka_unit_test(test_input_errors),
         cmocka_unit_test(test_nonfinite_stops),
         cmocka_unit_test(test_cancel_writes_checkpoint),
+        cmocka_unit_test(test_extra_rate_and_decay),
+        cmocka_unit_test(test_extra_scalar_gets_its_gradient),
+        cmocka_unit_test(test_extra_resumable),
+        cmocka_unit_test(test_extra_errors),
+        cmocka_unit_test(test_hooks_get_step_and_rate),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -42,7 +42,12 @@ typedef struct pare_job_floats { double *v; int n; } pare_job_floats;
 typedef struct pare_job_ints { long *v; int n; } pare_job_ints;
 typedef struct pare_job_bools { bool *v; int n; } pare_job_bools;
 typedef struct pare_job_enums { int *v; int n; } pare_job_enums;   /* values of one enum */
-typedef struct pare_job_regions { pare_job_strs *v; int n; } pare_job_regions;
+/* One reconstruction region, ACT's [[input names], [output names]]; line and
+   col locate it in the file (0 when not from a file). */
+typedef struct pare_job_region { pare_job_strs inputs, outputs; int line, col; } pare_job_region;
+typedef struct pare_job_regions { pare_job_region *v; int n; } pare_job_regions;
+/* A mapping name -> integer, in file order (tensor_bits). */
+typedef struct pare_job_name_ints { char **names; long *v; int n; } pare_job_name_ints;
 
 /* ---- Global ------------------------------------------------------------- */
 
@@ -178,6 +183,7 @@ typedef struct pare_job_quant_post {
     long batch_size;              /* after load: Global.batch_size unless set */
     bool onnx_format;
     pare_job_strs quantize_op_types, skip_tensor_list, not_quant_pattern;
+    pare_job_name_ints tensor_bits; /* weight, activation or node name -> bits */
     bool is_full_quantize;
     pare_job_wq_type weight_quantize_type;
     pare_job_act_type activation_type;
@@ -187,7 +193,7 @@ typedef struct pare_job_quant_post {
     pare_job_recon recon_level;
     long recon_epochs;            /* alias epochs */
     double recon_lr;              /* alias lr */
-    pare_job_regions regions;     /* lists of value names, one list per region */
+    pare_job_regions regions;     /* [[inputs], [outputs]] per region (region-wise) */
     bool simulate_activation_quant;
     bool weight_only;
     long block_size;              /* 0 = per-channel, else weights in blocks */
@@ -209,6 +215,7 @@ typedef struct pare_job_quant_aware {   /* QuantAware, alias Quantization (Fleet
     long window_size;
     bool use_pact;
     pare_job_strs quantize_op_types, skip_tensor_list, not_quant_pattern;
+    pare_job_name_ints tensor_bits; /* weight, activation or node name -> bits */
     bool onnx_format;
 } pare_job_quant_aware;
 

@@ -214,7 +214,10 @@ typedef struct pare_masks {
     pare_mask *masks;
 } pare_masks;
 
-/* The weights opts select, in node order. Errors: PARE_EINPUT for a ratio
+/* The weights opts select, in node order: float initializers a Conv, Gemm or
+ * MatMul reads directly, through Identity, or through a fake-quant pair
+ * DequantizeLinear(QuantizeLinear(w)) (a QAT graph: the mask is on w, and a
+ * masked zero stays 0 after Q/DQ). Errors: PARE_EINPUT for a ratio
  * outside [0, 1), a skip name that is no such weight (did-you-mean), a
  * negative threshold. The caller owns *out. */
 pare_status pare_masks_compute(const pare_graph *g, const pare_unstruct_opts *opts, pare_masks **out,

@@ -56,8 +56,28 @@
 /* recon_level (PaddleSlim): learned rounding of the quantized weights. */
 typedef enum pare_quant_recon {
     PARE_QUANT_RECON_NONE,
-    PARE_QUANT_RECON_LAYER_WISE    /* "layer-wise": AdaRound per Conv/Gemm/MatMul */
+    PARE_QUANT_RECON_LAYER_WISE,   /* "layer-wise": AdaRound per Conv/Gemm/MatMul */
+    PARE_QUANT_RECON_REGION_WISE   /* "region-wise": AdaRound of all weights of a region
+                                      jointly, on the region's output error (BRECQ) */
 } pare_quant_recon;
+
+/* A region-wise reconstruction region (ACT's [[inputs], [outputs]]): the
+ * nodes that compute the outputs from the inputs. Names are activations of
+ * the float graph; strings are borrowed. where locates the region for error
+ * messages ("job.yaml:31:7", "--region"; NULL: "regions"). */
+typedef struct pare_quant_region {
+    const char *const *inputs;
+    int n_inputs;
+    const char *const *outputs;
+    int n_outputs;
+    const char *where;
+} pare_quant_region;
+
+/* One per-tensor bit width (tensor_bits). */
+typedef struct pare_quant_bits {
+    const char *name;  /* a weight, an activation or a node of the float graph (borrowed) */
+    int bits;          /* 2..8 */
+} pare_quant_bits;
 
 typedef enum pare_quant_algo {
     PARE_QUANT_ABS_MAX,  /* "abs_max": global min / max over all batches */
@@ -129,10 +149,23 @@ typedef struct pare_quant_opts {
                                       on the inputs of quantized nodes */
     int block_size;                /* > 0: block-wise weight scales along the input
                                       axis (opset 21 DequantizeLinear); 0: off */
-    bool strict;                   /* unknown names in skip lists are errors */
+    bool strict;                   /* unknown names in skip lists and tensor_bits are errors */
+    /* Per-tensor widths overriding weight_bits / activation_bits, with
+       skip_tensor_list's name semantics: a weight name sets the weight bits
+       of the node reading it, an activation name that activation's bits, a
+       node name both (its weight and its activation inputs). A value name
+       wins over a node name; an activation read by several named nodes takes
+       the smallest width. Unknown names: warnings with a did-you-mean hint
+       (PARE_EINPUT when strict). */
+    const pare_quant_bits *tensor_bits;
+    int n_tensor_bits;
     pare_quant_recon recon_level;  /* pare_quant_reconstruct should run (callers decide) */
-    int recon_epochs;              /* passes over the calibration batches per layer; default 20 */
+    int recon_epochs;              /* passes over the calibration batches per layer or
+                                      region; default 20 */
     double recon_lr;               /* Adam learning rate of the rounding variables; default 0.05 */
+    const pare_quant_region *regions; /* region-wise; NULL: the default regions (see
+                                         pare_quant_reconstruct) */
+    int n_regions;
     int n_threads;                 /* executor threads; 0 = default */
 } pare_quant_opts;
 
@@ -268,7 +301,8 @@ typedef struct pare_quant_report {
                                     of the model (did you mean 'conv1.weight'?)" */
     int opset_before, opset_after;
     int n_bias_corrected;        /* set by pare_quant_bias_correct */
-    int n_reconstructed;         /* set by pare_quant_reconstruct */
+    int n_reconstructed;         /* set by pare_quant_reconstruct: layers */
+    int n_recon_regions;         /* set by pare_quant_reconstruct: regions learnt jointly */
 } pare_quant_report;
 
 void pare_quant_report_free(pare_quant_report *r);
@@ -303,19 +337,35 @@ pare_status pare_quant_bias_correct(const pare_graph *g, pare_graph *qdq, pare_d
                                     const pare_quant_opts *opts, pare_quant_report *report,
                                     const pare_progress *progress, pare_error *err);
 
-/* Layer-wise reconstruction (AdaRound) on a graph made by pare_quant_build
- * from g: for each Conv/Gemm/MatMul with an int8 weight, in topological
- * order, learns per weight whether to round down or up so that the layer's
- * output on its quantized input (as qdq computes it, earlier layers already
- * reconstructed) matches g's fp32 output over the calibration batches
- * (recon_epochs passes, Adam with recon_lr; the rounding regulariser anneals
- * from beta 20 to 2 after a 20 % warm-up). Rewrites qdq's int8 weights in
- * place (scales unchanged) and sets report->n_reconstructed (report may be
- * NULL). Run it before pare_quant_bias_correct. Memory: one layer's inputs
- * and outputs over the calibration batches. Progress: stage "reconstruct",
- * one event per layer. Errors: PARE_EINPUT for epochs < 1 or lr <= 0, an
- * empty dataset; executor errors (a layer op without a backward is
- * PARE_EUNSUPPORTED); PARE_ECANCELED. */
+/* Reconstruction (AdaRound) on a graph made by pare_quant_build from g.
+ * Layer-wise (recon_level layer-wise): for each Conv/Gemm/MatMul with an int8
+ * weight, in topological order, learns per weight whether to round down or
+ * up so that the layer's output on its quantized input (as qdq computes it,
+ * earlier layers already reconstructed) matches g's fp32 output over the
+ * calibration batches (recon_epochs passes, Adam with recon_lr; the rounding
+ * regulariser anneals from beta 20 to 2 after a 20 % warm-up).
+ * Region-wise: the same, but the weights of all layers inside a region learn
+ * together against the mean squared error of the region's outputs (the
+ * region as qdq computes it, with its activation Q/DQ pairs, vs g), fed
+ * with the region's inputs as qdq computes them. Regions run in the order of
+ * their first layer; a layer inside several regions is learnt by the first,
+ * then stays fixed; layers outside every region are reconstructed
+ * layer-wise. Without o->regions the regions are every residual block (from
+ * the value both inputs of an Add are computed from, to the Add's output);
+ * in a graph without one, consecutive pairs of quantized layers (the first's
+ * input to the second's output). BatchNormalization inside a region uses
+ * its running statistics.
+ * Rewrites qdq's int8 weights in place (scales unchanged) and sets
+ * report->n_reconstructed and n_recon_regions (report may be NULL; when
+ * given, each weight keeps the integer range the report lists). Run it
+ * before pare_quant_bias_correct. Memory: one layer's (region's) inputs and
+ * outputs over the calibration batches. Progress: stage "reconstruct", one
+ * event per layer (unit "layer") or per region and per layer outside regions
+ * (unit "region"). Errors: PARE_EINPUT for epochs < 1 or lr <= 0, an empty
+ * dataset, a region naming a value g does not have (did-you-mean hint), a
+ * weight, an output that does not depend on the region's inputs or needs a
+ * value they do not give (where = the region's where); executor errors (an
+ * op without a backward is PARE_EUNSUPPORTED); PARE_ECANCELED. */
 pare_status pare_quant_reconstruct(const pare_graph *g, pare_graph *qdq, pare_dataset *ds,
                                    const pare_quant_opts *o, pare_quant_report *report,
                                    const pare_progress *progress, pare_error *err);

@@ -12,7 +12,10 @@
  * a weight slot (Conv/Gemm/MatMul weights and biases, normalisation scales and
  * shifts, embeddings, QDQ inputs 0), minus those matching a freeze pattern.
  * Running statistics, Q/DQ scales and zero points, shapes and scalars stay
- * fixed.
+ * fixed, unless opts.extra names them: any float32 initializer (a scalar
+ * included, e.g. a Clip bound) can be trained with the same optimizer and
+ * schedule, its rate scaled by its own multiplier and with its own weight
+ * decay (QAT trains PACT clip values this way).
  *
  * Distillation: a teacher graph (or, with pairs but no teacher, a copy of the
  * student as loaded: self-distillation) runs in inference mode on the same
@@ -27,8 +30,9 @@
  * top-1 accuracy when it has labels, else the mean cosine similarity of the
  * student's first output to the teacher's (or to the original model's).
  *
- * Checkpoints (opts.checkpoint_dir): model.onnx (current weights) and
- * state.npz (step, best metric, optimizer state, adapters, best weights),
+ * Checkpoints (opts.checkpoint_dir): model.onnx (current weights, extras
+ * included) and state.npz (step, best metric, optimizer state of the
+ * parameters and of each extra, adapters, best weights),
  * written to temporary names and renamed, every checkpoint_every steps, at the
  * end, and when the run is cancelled. opts.resume_dir continues from one:
  * the same options give bit-identical weights to an uninterrupted run.
@@ -63,16 +67,41 @@ typedef struct pare_distill_pair {
     double alpha;
 } pare_distill_pair;
 
+/* An initializer trained besides the parameters (opts.extra). */
+typedef struct pare_train_extra {
+    const char *name;              /* a float32 initializer of the student, any shape */
+    /* Its rate is the schedule's rate x lr_mult (0 stands for 1; < 0 is an
+       error). */
+    double lr_mult;
+    /* Replaces optim.weight_decay for this tensor, in the optimizer's own
+       form (L2 for SGD/Adam, decoupled for AdamW); 0: none; NAN: the
+       optimizer's. */
+    double weight_decay;
+} pare_train_extra;
+
+/* What a hook learns about the step it is called in. */
+typedef struct pare_train_step_info {
+    int64_t step;                  /* 0-based optimizer step */
+    double lr;                     /* the schedule's rate this step's update uses
+                                      (extras: x their lr_mult) */
+    double beta1;                  /* cycled beta1/momentum; NAN when not cycled */
+    double loss;                   /* total loss; NAN in after_forward */
+} pare_train_step_info;
+
 /* Called on the training thread; returning false stops the run with
  * PARE_ECANCELED after a checkpoint (QAT uses these to update activation
- * ranges from the forward pass and to re-derive weight scales). */
+ * ranges from the forward pass and to re-derive weight and PACT scales). */
 typedef struct pare_train_hooks {
     /* After every training forward pass, before backward. g is the working
        graph: its initializers may be edited in place (same shape and dtype). */
-    bool (*after_forward)(void *user, pare_exec *x, pare_graph *g, int64_t step);
+    bool (*after_forward)(void *user, pare_exec *x, pare_graph *g,
+                          const pare_train_step_info *info);
     /* After every optimizer update. The exec still holds this step's
-       activations and gradients (pare_exec_grad), computed before the update. */
-    bool (*after_step)(void *user, pare_exec *x, pare_graph *g, int64_t step);
+       activations and gradients (pare_exec_grad), computed before the update;
+       g holds the updated parameters and extras, which may be edited (e.g.
+       clamped) in place. */
+    bool (*after_step)(void *user, pare_exec *x, pare_graph *g,
+                       const pare_train_step_info *info);
     void *user;
 } pare_train_hooks;
 
@@ -112,6 +141,16 @@ typedef struct pare_train_opts {
        wildcard. */
     const char *const *freeze;
     int n_freeze;
+    /* Extra trained initializers (borrowed; names are read during the call):
+       tensors the parameter rule leaves out (scalars, Clip bounds), or
+       parameters that want their own rate or decay (a name listed here is
+       trained as an extra whatever the freeze patterns say). Each has its
+       own optimizer state, stepped with the parameters' and saved in
+       checkpoints as optim.extra.<i>.*; gradient clipping covers the
+       parameters and extras together. keep_sparsity does not apply to
+       extras. */
+    const pare_train_extra *extra;
+    int n_extra;
     /* Fresh weights before training: PyTorch's default initialisation per
        layer kind (kaiming-uniform for Conv/Gemm/MatMul, ones/zeros for
        normalisation, running statistics reset), seeded by opts.seed. */
@@ -153,14 +192,16 @@ typedef struct pare_train_result {
     int64_t best_step;             /* step whose weights metric_best measured */
     double seconds;                /* training time (excl. evaluation) */
     double images_per_s;           /* training samples per second */
-    int n_params;                  /* trained tensors */
-    int64_t n_param_values;        /* trained scalars */
+    int n_params;                  /* trained tensors (extras included) */
+    int64_t n_param_values;        /* trained scalars (extras included) */
 } pare_train_result;
 
 /* Trains a copy of student; *out receives the trained graph (caller owns it;
  * the best or the last weights per opts.keep_best). res may be NULL.
  * Errors, with where = the value or option they concern:
  *   PARE_EINPUT: a pair naming a value that neither model has (did-you-mean),
+ *     an extra that is no float32 initializer of the student (did-you-mean),
+ *     listed twice or with lr_mult < 0 (where = its name),
  *     mismatched pair shapes without an adapter, a task loss without labels,
  *     data whose sample shape does not fit the model input, bad options, a
  *     resume directory from another model or other options;
