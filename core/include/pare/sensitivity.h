@@ -62,6 +62,17 @@ typedef struct pare_sens_opts {
     const bool *only;         /* per group: sweep it (NULL: every prunable group) */
     size_t max_tap_bytes;     /* stored activations; past it taps are taken group by group.
                                  0: 1 GiB */
+    /* Recovery-aware sweep (recover_steps > 0): each point is measured after
+       recover_steps optimizer steps of fine-tuning the pruned model on
+       recover_data (self-distillation from the unpruned model: soft_label on
+       the first output at T = 4, plus cross-entropy when the data has labels;
+       AdamW at recover_lr (0: 1e-3), cosine to 0; the same batches for every
+       point), so the table ranks what recovers rather than what breaks at
+       once. Points then re-run the whole model (as naive). The cache key
+       carries steps and lr. recover_data is borrowed and advanced. */
+    int recover_steps;
+    pare_dataset *recover_data;
+    double recover_lr;
     const pare_progress *progress;
 } pare_sens_opts;
 
