@@ -303,11 +303,14 @@ static int run_targets(const cli_args *args, const pare_graph *g, const pare_pru
             ch[c].threshold = NAN;
         }
         st = pare_prune_apply(g, gs, ch[c].ratios, po, &p, NULL, &err);
+        /* saved as pruned; measured as the sweep measured its points */
+        if (st == PARE_OK && save && strcmp(ch[c].label, method) == 0)
+            st = pare_graph_save(p, save, &err);
+        if (st == PARE_OK)
+            st = pare_sens_recover(g, &p, so, &err);
         if (st == PARE_OK)
             st = measure_metric(p, ds, batch, threads, r->metric == PARE_SENS_TOP1, g,
                                 &ch[c].measured, &err);
-        if (st == PARE_OK && save && strcmp(ch[c].label, method) == 0)
-            st = pare_graph_save(p, save, &err);
         pare_graph_free(p);
         if (st != PARE_OK)
             rc = cli_report(&err);
@@ -336,6 +339,8 @@ static int run_targets(const cli_args *args, const pare_graph *g, const pare_pru
         printf("\n%-36s", top1 ? "predicted drop (points of %)" : "predicted drop");
         for (int c = 0; c < N_CHOICES; c++)
             printf(" %10.2f", scale * ch[c].predicted);
+        if (so->recover_steps > 0)
+            printf("\n(predicted and measured after %d recovery steps)", so->recover_steps);
         printf("\n%-36s", top1 ? "measured drop (points of %)" : "measured drop");
         for (int c = 0; c < N_CHOICES; c++)
             printf(" %10.2f", scale * (r->baseline - ch[c].measured));

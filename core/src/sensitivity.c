@@ -526,18 +526,21 @@ static pare_status prune_one(const sweep *s, int gi, double ratio, pare_graph **
     return rc;
 }
 
-/* Recovery-aware points: fine-tunes the pruned copy *p in place of itself
- * (see pare_sens_opts.recover_steps). */
-static pare_status recover_point(const sweep *s, pare_graph **p, pare_error *err)
+pare_status pare_sens_recover(const pare_graph *g, pare_graph **pruned, const pare_sens_opts *o,
+                              pare_error *err)
 {
-    const pare_sens_opts *o = s->o;
-    const char *out_name = s->g->values[s->g->outputs[0]].name;
+    const char *out_name = g->values[g->outputs[0]].name;
     pare_distill_pair pair = {.teacher = out_name, .student = out_name,
                               .loss = PARE_LOSS_SOFT_LABEL, .alpha = 1};
     pare_train_opts to;
     pare_graph *tuned = NULL;
     pare_status rc;
 
+    if (o->recover_steps <= 0)
+        return PARE_OK;
+    if (!o->recover_data)
+        return pare_fail(err, PARE_EINPUT, g->path,
+                         "a recovery-aware sweep needs training data to fine-tune on");
     pare_train_opts_init(&to);
     to.train_data = o->recover_data;
     to.iterations = o->recover_steps;
@@ -549,16 +552,16 @@ static pare_status recover_point(const sweep *s, pare_graph **p, pare_error *err
     to.schedule.end_lr = 0;
     to.keep_best = false;
     to.seed = o->seed;
-    to.n_threads = s->threads;
-    to.teacher = s->g;
+    to.n_threads = o->n_threads;
+    to.teacher = g;
     to.pairs = &pair;
     to.n_pairs = 1;
     to.temperature = 4;
-    rc = pare_train(*p, &to, &tuned, NULL, err);
+    rc = pare_train(*pruned, &to, &tuned, NULL, err);
     if (rc != PARE_OK)
         return rc;
-    pare_graph_free(*p);
-    *p = tuned;
+    pare_graph_free(*pruned);
+    *pruned = tuned;
     return PARE_OK;
 }
 
@@ -713,7 +716,7 @@ pare_status pare_sens_run(const pare_graph *g, const pare_prune_groups *gs, cons
         snprintf(crit_key, sizeof crit_key, "%s", s.crit);
     if (o->recover_steps > 0) {
         size_t len = strlen(crit_key);
-        if (!o->recover_data) {
+        if (!o->recover_data) { /* before any work */
             rc = pare_fail(err, PARE_EINPUT, g->path,
                            "a recovery-aware sweep needs training data to fine-tune on");
             goto done;
@@ -879,8 +882,8 @@ pare_status pare_sens_run(const pare_graph *g, const pare_prune_groups *gs, cons
                     rc = prune_one(&s, gi, ratios[j], &p, err);
                 if (rc == PARE_OK)
                     rc = pare_prune_measure(p, &params, &flops, err);
-                if (rc == PARE_OK && o->recover_steps > 0)
-                    rc = recover_point(&s, &p, err);
+                if (rc == PARE_OK)
+                    rc = pare_sens_recover(g, &p, o, err);
                 if (rc == PARE_OK)
                     rc = run_point(&s, base, gi, p, s.nb, &e, err);
                 pare_graph_free(p);

@@ -116,6 +116,13 @@ pare_status pare_sens_run(const pare_graph *g, const pare_prune_groups *gs, cons
                           const pare_sens_opts *opts, pare_sens_result **out, pare_error *err);
 void pare_sens_result_free(pare_sens_result *r);
 
+/* Fine-tunes *pruned (a pruned copy of g) exactly as a recovery-aware sweep
+ * does for each point (opts' recover_steps, recover_data, recover_lr, seed,
+ * n_threads; g is the teacher) and replaces it with the result. No-op when
+ * recover_steps is 0. Errors: PARE_EINPUT without recover_data; pare_train's. */
+pare_status pare_sens_recover(const pare_graph *g, pare_graph **pruned, const pare_sens_opts *opts,
+                              pare_error *err);
+
 /* The points of group gi, in ascending ratio, into pts (room for
  * PARE_SENS_MAX_RATIOS); returns the count. */
 int pare_sens_group_points(const pare_sens_result *r, int gi, pare_sens_point *pts);
