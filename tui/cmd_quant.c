@@ -35,7 +35,10 @@ static const cli_option quant_options[] = {
     {"symmetric", NULL, "symmetric activation ranges (onnxruntime preset)", false, 0},
     {"reduce-range", NULL, "7-bit weights (set by --preset u8s8)", false, 0},
     {"weight-only", NULL, "quantize weights only", false, 0},
-    {"outputs", NULL, "Q/DQ on outputs too, so ONNX Runtime fuses integer kernels", false, 0},
+    {"outputs", NULL, "Q/DQ on quantized ops' outputs too (default except --preset tensorrt)",
+     false, 0},
+    {"inputs-only", NULL, "Q/DQ only on quantized ops' inputs (default for --preset tensorrt)",
+     false, 0},
     {"full", NULL, "also quantize Add, Mul, Concat, pooling, Relu... (is_full_quantize)", false, 0},
     {"op-types", "OP", "op types to quantize (default Conv Gemm MatMul)", true, 0},
     {"skip", "NAME", "a value name not to quantize (a weight skips its node)", true, 0},
@@ -466,7 +469,13 @@ static bool parse_opts(const cli_args *a, pare_quant_opts *o, long *threads, lon
     o->reduce_range = o->reduce_range || cli_has(a, OPT("reduce-range"));
     o->weight_only = cli_has(a, OPT("weight-only"));
     o->weight_mse = cli_has(a, OPT("weight-mse"));
-    o->quantize_outputs = cli_has(a, OPT("outputs"));
+    if (cli_has(a, OPT("outputs")) && cli_has(a, OPT("inputs-only"))) {
+        cli_usage_error(&quant_spec, "--outputs and --inputs-only contradict each other");
+        return false;
+    }
+    o->quantize_outputs = cli_has(a, OPT("outputs"))       ? PARE_QUANT_OUTPUTS_ON
+                          : cli_has(a, OPT("inputs-only")) ? PARE_QUANT_OUTPUTS_OFF
+                                                           : PARE_QUANT_OUTPUTS_AUTO;
     o->is_full_quantize = cli_has(a, OPT("full"));
     o->strict = cli_has(a, OPT("strict"));
     o->bias_correct = cli_has(a, OPT("bias-correction"));

@@ -45,6 +45,12 @@ static const cli_option sens_options[] = {
     {.name = "eval-batches", .metavar = "N", .help = "measured greedy: batches per candidate (default 4)"},
     {.name = "save", .metavar = "OUT.onnx", .help = "with --target-flops: write the model pruned by --method"},
     {.name = "naive", .help = "also time a naive sweep (whole model re-run per point) and compare"},
+    {.name = "recover-steps", .metavar = "N", .help = "measure each point after N steps of "
+     "self-distillation fine-tuning (recovery-aware)"},
+    {.name = "recover-data", .metavar = "SPEC", .help = "--recover-steps: training data (default: "
+     "--data, all of it, shuffled)"},
+    {.name = "recover-lr", .metavar = "LR", .help = "--recover-steps: AdamW learning rate "
+     "(default 1e-3, cosine to 0)"},
     {.name = "quant", .help = "quantization sensitivity (only this layer / all but this layer)"},
     {.name = "algo", .metavar = "A", .help = "--quant: activation ranges abs_max, avg, hist, KL, mse "
      "(default hist)"},
@@ -63,6 +69,7 @@ static const cli_spec sens_spec = {
                 "                 [--cache FILE] [-o sensitivity.csv] [--json FILE]\n"
                 "                 [--target-flops F [--method paddleslim|budget|measured] [--save OUT.onnx]]\n"
                 "                 [--naive] [--round-to N]\n"
+                "                 [--recover-steps N [--recover-data SPEC] [--recover-lr LR]]\n"
                 "       pare sens MODEL --quant --data SPEC [--limit N] [--algo A] [--bits W]\n"
                 "                 [--act-bits A] [--target-drop X] [--cache FILE] [-o quant_sens.csv]\n"
                 "                 [--json FILE]",
@@ -296,11 +303,14 @@ static int run_targets(const cli_args *args, const pare_graph *g, const pare_pru
             ch[c].threshold = NAN;
         }
         st = pare_prune_apply(g, gs, ch[c].ratios, po, &p, NULL, &err);
+        /* saved as pruned; measured as the sweep measured its points */
+        if (st == PARE_OK && save && strcmp(ch[c].label, method) == 0)
+            st = pare_graph_save(p, save, &err);
+        if (st == PARE_OK)
+            st = pare_sens_recover(g, &p, so, &err);
         if (st == PARE_OK)
             st = measure_metric(p, ds, batch, threads, r->metric == PARE_SENS_TOP1, g,
                                 &ch[c].measured, &err);
-        if (st == PARE_OK && save && strcmp(ch[c].label, method) == 0)
-            st = pare_graph_save(p, save, &err);
         pare_graph_free(p);
         if (st != PARE_OK)
             rc = cli_report(&err);
@@ -329,6 +339,8 @@ static int run_targets(const cli_args *args, const pare_graph *g, const pare_pru
         printf("\n%-36s", top1 ? "predicted drop (points of %)" : "predicted drop");
         for (int c = 0; c < N_CHOICES; c++)
             printf(" %10.2f", scale * ch[c].predicted);
+        if (so->recover_steps > 0)
+            printf("\n(predicted and measured after %d recovery steps)", so->recover_steps);
         printf("\n%-36s", top1 ? "measured drop (points of %)" : "measured drop");
         for (int c = 0; c < N_CHOICES; c++)
             printf(" %10.2f", scale * (r->baseline - ch[c].measured));
@@ -694,7 +706,7 @@ int cmd_sens(int argc, char **argv)
     cli_args args;
     pare_graph *g = NULL;
     pare_prune_groups *gs = NULL;
-    pare_dataset *ds = NULL;
+    pare_dataset *ds = NULL, *recover_ds = NULL;
     pare_sens_result *res = NULL, *naive = NULL;
     pare_data_opts dopts = {0};
     pare_sens_opts so = {0};
@@ -703,7 +715,8 @@ int cmd_sens(int argc, char **argv)
     pare_progress prog = {on_progress, &bs};
     float fr[PARE_SENS_MAX_RATIOS];
     double ratios[PARE_SENS_MAX_RATIOS], cap = 0, target = 0;
-    long limit = 1000, batch = 64, threads = 0, proxy = 0, round_to = 0;
+    long limit = 1000, batch = 64, threads = 0, proxy = 0, round_to = 0, recover_steps = 0;
+    double recover_lr = 0;
     pare_prune_opts po = {0};
     int nr = 0;
     const char *metric;
@@ -732,6 +745,9 @@ int cmd_sens(int argc, char **argv)
         !cli_get_int(&sens_spec, &args, cli_opt(&sens_spec, "threads"), 1, 1024, &threads) ||
         !cli_get_int(&sens_spec, &args, cli_opt(&sens_spec, "proxy"), 0, 1 << 20, &proxy) ||
         !cli_get_int(&sens_spec, &args, cli_opt(&sens_spec, "round-to"), 1, 4096, &round_to) ||
+        !cli_get_int(&sens_spec, &args, cli_opt(&sens_spec, "recover-steps"), 1, 1 << 24,
+                     &recover_steps) ||
+        !cli_get_double(&sens_spec, &args, cli_opt(&sens_spec, "recover-lr"), 0, &recover_lr) ||
         !cli_get_double(&sens_spec, &args, cli_opt(&sens_spec, "drop-cap"), 0, &cap) ||
         !cli_get_double(&sens_spec, &args, cli_opt(&sens_spec, "target-flops"), 0, &target) ||
         !cli_get_floats(&sens_spec, &args, cli_opt(&sens_spec, "ratios"), fr, PARE_SENS_MAX_RATIOS,
@@ -762,6 +778,26 @@ int cmd_sens(int argc, char **argv)
     if (pare_dataset_open(cli_str(&args, cli_opt(&sens_spec, "data"), NULL), &dopts, &ds, &err) ||
         pare_prune_groups_find(g, &gs, &err)) {
         rc = cli_report(&err);
+        goto out;
+    }
+    if (recover_steps > 0) {
+        pare_data_opts ropts = dopts;
+        ropts.limit = 0;
+        ropts.shuffle = true;
+        ropts.seed = 1;
+        ropts.drop_last = true;
+        if (pare_dataset_open(cli_str(&args, cli_opt(&sens_spec, "recover-data"),
+                                      cli_str(&args, cli_opt(&sens_spec, "data"), NULL)),
+                              &ropts, &recover_ds, &err)) {
+            rc = cli_report(&err);
+            goto out;
+        }
+        so.recover_steps = (int)recover_steps;
+        so.recover_data = recover_ds;
+        so.recover_lr = recover_lr;
+    } else if (cli_has(&args, cli_opt(&sens_spec, "recover-data")) ||
+               cli_has(&args, cli_opt(&sens_spec, "recover-lr"))) {
+        rc = cli_usage_error(&sens_spec, "--recover-data and --recover-lr go with --recover-steps N");
         goto out;
     }
     so.ratios = ratios;
@@ -839,6 +875,7 @@ out:
     pare_sens_result_free(naive);
     pare_prune_groups_free(gs);
     pare_dataset_free(ds);
+    pare_dataset_free(recover_ds);
     pare_graph_free(g);
     cli_args_fini(&args);
     return rc < 0 ? CLI_OK : rc;

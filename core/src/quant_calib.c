@@ -32,6 +32,13 @@ int quant_weight_input(const pare_node *node)
     return -1;
 }
 
+bool pare_quant_outputs_on(const pare_quant_opts *o)
+{
+    if (o->quantize_outputs == PARE_QUANT_OUTPUTS_AUTO)
+        return o->preset != PARE_QUANT_PRESET_TENSORRT;
+    return o->quantize_outputs == PARE_QUANT_OUTPUTS_ON;
+}
+
 bool quant_input_quantizable(const pare_node *node, int i)
 {
     const char *op = node->op_type;
@@ -148,6 +155,49 @@ static pare_status unknown_skip(const pare_graph *g, const pare_quant_opts *o, q
                       "skip_tensor_list: '%s' is not a value of the model%s", name, hint);
 }
 
+/* ONNX Runtime removes a Relu in front of a QuantizeLinear whose zero point
+   is the lowest code (its ReluQuantFusion), since the Q then clamps at 0
+   anyway. A Q/DQ pair between a quantized Conv and its Relu would instead
+   leave a DQ -> Q requantization behind and stop the Conv from fusing into
+   QLinearConv, so with asymmetric activations the pair goes on the Relu's
+   output only: Conv -> Relu -> Q -> DQ, as ONNX Runtime's quantizer writes it. */
+static bool relu_absorbs(const pare_graph *g, const pare_exec *plan, const pare_quant_opts *o,
+                         int v, const bool *act_skip)
+{
+    int n_relu = 0;
+
+    if (o->preset == PARE_QUANT_PRESET_TENSORRT || o->activation_symmetric)
+        return false;
+    for (int n = 0; n < g->n_nodes; n++) {
+        const pare_node *c = &g->nodes[n];
+        bool reads = false;
+        for (int i = 0; i < c->n_inputs; i++)
+            reads |= c->inputs[i] == v;
+        if (!reads)
+            continue;
+        if (strcmp(c->op_type, "Relu") || c->domain[0] || c->n_outputs < 1 ||
+            c->outputs[0] < 0)
+            return false;
+        int y = c->outputs[0];
+        if (g->values[y].is_output || act_skip[y] || !is_float(g, plan, y) ||
+            g->values[y].n_consumers == 0)
+            return false;
+        n_relu++;
+    }
+    return n_relu > 0;
+}
+
+static void mark_relu_outputs(const pare_graph *g, int v, quant_sel *s)
+{
+    for (int n = 0; n < g->n_nodes; n++) {
+        const pare_node *c = &g->nodes[n];
+        if (c->n_inputs >= 1 && c->inputs[0] == v && !strcmp(c->op_type, "Relu")) {
+            s->act[c->outputs[0]] = true;
+            s->act_all[c->outputs[0]] = true;
+        }
+    }
+}
+
 pare_status quant_select(const pare_graph *g, const pare_exec *plan, const pare_quant_opts *o,
                          quant_sel *s, pare_error *err)
 {
@@ -185,6 +235,11 @@ pare_status quant_select(const pare_graph *g, const pare_exec *plan, const pare_
              op_in(node->op_type, full_op_types,
                    (int)(sizeof full_op_types / sizeof *full_op_types))))
             cand[n] = true;
+        /* with outputs quantized, a Relu after a quantized node is covered by
+           the pair on its output (relu_absorbs) */
+        if (cand[n] && !strcmp(node->op_type, "Relu") && pare_quant_outputs_on(o) &&
+            o->preset != PARE_QUANT_PRESET_TENSORRT && !o->activation_symmetric)
+            cand[n] = false;
         /* TensorRT wants both inputs of residual Adds and every Concat input
            quantized so the whole block runs in int8 */
         if (o->preset == PARE_QUANT_PRESET_TENSORRT && !o->weight_only &&
@@ -264,7 +319,7 @@ pare_status quant_select(const pare_graph *g, const pare_exec *plan, const pare_
     /* outputs of quantized nodes: with a Q/DQ pair on both sides ONNX Runtime
        fuses DQ -> Conv -> Q into QLinearConv (integer arithmetic, faster);
        graph outputs stay float so the model's interface does not change */
-    for (int n = 0; n < g->n_nodes && o->quantize_outputs && !o->weight_only; n++) {
+    for (int n = 0; n < g->n_nodes && pare_quant_outputs_on(o) && !o->weight_only; n++) {
         const pare_node *node = &g->nodes[n];
         if (!s->node_q[n])
             continue;
@@ -273,6 +328,10 @@ pare_status quant_select(const pare_graph *g, const pare_exec *plan, const pare_
             if (v < 0 || g->values[v].is_output || act_skip[v] || !is_float(g, plan, v) ||
                 g->values[v].n_consumers == 0)
                 continue;
+            if (relu_absorbs(g, plan, o, v, act_skip)) {
+                mark_relu_outputs(g, v, s);
+                continue;
+            }
             s->act[v] = true;
             s->act_all[v] = true;
         }

@@ -11,6 +11,7 @@
 #include "pare/exec.h"
 #include "pare/metrics.h"
 #include "pare/sensitivity.h"
+#include "pare/train.h"
 #include "prune_internal.h"
 
 static double now_seconds(void)
@@ -419,7 +420,7 @@ static pare_status run_point(sweep *s, const pare_exec *base, int gi, pare_graph
     pare_status rc = PARE_OK;
 
     eval_init(e);
-    if (s->o->naive) {
+    if (s->o->naive || s->o->recover_steps > 0) {
         opts.input_shapes = &s->in_shape;
         rc = pare_exec_new(p, &opts, &x, err);
         for (int b = 0; rc == PARE_OK && b < n_batches; b++) {
@@ -523,6 +524,45 @@ static pare_status prune_one(const sweep *s, int gi, double ratio, pare_graph **
     }
     pare_free(ratios);
     return rc;
+}
+
+pare_status pare_sens_recover(const pare_graph *g, pare_graph **pruned, const pare_sens_opts *o,
+                              pare_error *err)
+{
+    const char *out_name = g->values[g->outputs[0]].name;
+    pare_distill_pair pair = {.teacher = out_name, .student = out_name,
+                              .loss = PARE_LOSS_SOFT_LABEL, .alpha = 1};
+    pare_train_opts to;
+    pare_graph *tuned = NULL;
+    pare_status rc;
+
+    if (o->recover_steps <= 0)
+        return PARE_OK;
+    if (!o->recover_data)
+        return pare_fail(err, PARE_EINPUT, g->path,
+                         "a recovery-aware sweep needs training data to fine-tune on");
+    pare_train_opts_init(&to);
+    to.train_data = o->recover_data;
+    to.iterations = o->recover_steps;
+    pare_optim_opts_init(&to.optim, PARE_OPTIM_ADAMW);
+    to.optim.lr = o->recover_lr > 0 ? o->recover_lr : 1e-3;
+    to.schedule.kind = PARE_SCHED_COSINE;
+    to.schedule.lr = to.optim.lr;
+    to.schedule.total_steps = o->recover_steps;
+    to.schedule.end_lr = 0;
+    to.keep_best = false;
+    to.seed = o->seed;
+    to.n_threads = o->n_threads;
+    to.teacher = g;
+    to.pairs = &pair;
+    to.n_pairs = 1;
+    to.temperature = 4;
+    rc = pare_train(*pruned, &to, &tuned, NULL, err);
+    if (rc != PARE_OK)
+        return rc;
+    pare_graph_free(*pruned);
+    *pruned = tuned;
+    return PARE_OK;
 }
 
 static pare_status load_data(sweep *s, const pare_dataset *ds, pare_error *err)
@@ -674,6 +714,16 @@ pare_status pare_sens_run(const pare_graph *g, const pare_prune_groups *gs, cons
         snprintf(crit_key, sizeof crit_key, "%s/round%d", s.crit, o->round_to);
     else
         snprintf(crit_key, sizeof crit_key, "%s", s.crit);
+    if (o->recover_steps > 0) {
+        size_t len = strlen(crit_key);
+        if (!o->recover_data) { /* before any work */
+            rc = pare_fail(err, PARE_EINPUT, g->path,
+                           "a recovery-aware sweep needs training data to fine-tune on");
+            goto done;
+        }
+        snprintf(crit_key + len, sizeof crit_key - len, "/ft%d@%g:%s", o->recover_steps,
+                 o->recover_lr > 0 ? o->recover_lr : 1e-3, pare_dataset_spec(o->recover_data));
+    }
     rc = load_data(&s, ds, err);
     if (rc != PARE_OK)
         goto done;
@@ -726,7 +776,7 @@ pare_status pare_sens_run(const pare_graph *g, const pare_prune_groups *gs, cons
     rc = base_exec(&s, NULL, &base, err);
     if (rc != PARE_OK)
         goto done;
-    if (!o->naive) {
+    if (!o->naive && o->recover_steps <= 0) {
         size_t bytes = 0, budget = o->max_tap_bytes ? o->max_tap_bytes : ((size_t)1 << 30);
         for (int k = 0; k < r->n_order && rc == PARE_OK; k++) {
             rc = group_cut(&s, base, r->order[k], keep, front, err);
@@ -804,7 +854,7 @@ pare_status pare_sens_run(const pare_graph *g, const pare_prune_groups *gs, cons
     }
     for (int k = 0; k < r->n_order && rc == PARE_OK; k++) {
         int gi = r->order[k];
-        bool taps_ready = union_mode || o->naive;
+        bool taps_ready = union_mode || o->naive || o->recover_steps > 0;
         for (int j = 0; j < nr && rc == PARE_OK; j++) {
             pare_sens_point pt = {.group = gi, .ratio = ratios[j]};
             const cache_entry *ce;
@@ -832,6 +882,8 @@ pare_status pare_sens_run(const pare_graph *g, const pare_prune_groups *gs, cons
                     rc = prune_one(&s, gi, ratios[j], &p, err);
                 if (rc == PARE_OK)
                     rc = pare_prune_measure(p, &params, &flops, err);
+                if (rc == PARE_OK)
+                    rc = pare_sens_recover(g, &p, o, err);
                 if (rc == PARE_OK)
                     rc = run_point(&s, base, gi, p, s.nb, &e, err);
                 pare_graph_free(p);

@@ -5,6 +5,8 @@
 # from the unpruned model; unstructured global L1 50/70/90 % without and with
 # one epoch of fine-tuning; 2:4 sparsity with fine-tuning.
 # Usage: prune_recipes.sh PARE [OUTDIR] [THREADS]; WHAT="structured unstructured nm"
+# (structured: METHOD=measured|budget|paddleslim, RECOVER="pare sens options",
+# UNIFORM=ratio, FT_EPOCHS=n)
 set -euo pipefail
 PARE=${1:?usage: prune_recipes.sh PARE [OUTDIR] [THREADS]}
 OUT=${2:-/tmp/pare-prune-recipes}
@@ -29,11 +31,15 @@ for w in ${WHAT:-structured unstructured nm}; do
 case $w in
 structured)
     m=$DATA/resnet8.onnx
+    # METHOD=budget RECOVER="--recover-steps 50 --ratios 0.2,0.4,0.6,0.8": the
+    # recovery-aware sweep with the budgeted allocation (docs/pruning.md)
+    # shellcheck disable=SC2086
     quiet "$PARE" sens "$m" --prune --data fashion-mnist:train --limit 1000 --threads "$THREADS" \
-        --cache "$OUT/sens.cache" --target-flops 0.5 --method measured --save "$OUT/sel.onnx"
+        --cache "$OUT/sens.cache" --target-flops 0.5 --method "${METHOD:-measured}" \
+        ${RECOVER:-} --save "$OUT/sel.onnx"
     # the uniform ratio removing 50 % of resnet8's FLOPs (docs/pruning.md)
     quiet "$PARE" prune "$m" -o "$OUT/uni.onnx" --ratio "${UNIFORM:-0.289}"
-    for v in sel uni; do
+    for v in ${VARIANTS:-sel uni}; do
         before=$(pct "$OUT/$v.onnx")
         ft "$OUT/$v.onnx" "$OUT/${v}_ft.onnx" "$m"
         echo "structured -50% FLOPs ($v): FLOPs $(flops "$m") -> $(flops "$OUT/$v.onnx"), params $(params "$m") -> $(params "$OUT/$v.onnx"), top1 $before -> $(pct "$OUT/${v}_ft.onnx") after $FT_EPOCHS epoch(s) of distillation"

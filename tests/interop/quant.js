@@ -5,7 +5,7 @@
 //
 //   node quant.js --pare PATH/TO/pare --model MODEL.onnx --workdir DIR
 //                 --data-dir DIR [--data-dir DIR ...] [--threads 2]
-//                 [--tol-pp 0.1] [--quant-arg ARG ...]
+//                 [--tol-pp 0.1] [--quant-arg ARG ...] [--expect-fused]
 //
 // Steps:
 //   data    the first --data-dir holding Fashion-MNIST t10k images and labels
@@ -19,6 +19,10 @@
 //           on the same images (decoded by node, not by pare) in batches of
 //           500; its top-1 must be within --tol-pp percentage points (0.1) of
 //           pare's. Also printed: ORT's fp32 top-1.
+//   fused   with --expect-fused: ORT's optimised graph (optimizedModelFilePath,
+//           read back with `pare info --json`) must have no float Conv, Gemm
+//           or MatMul left: every one became an integer kernel (QLinearConv,
+//           QGemm, QLinearMatMul...), which is what makes int8 fast in ORT.
 //   usage   `pare quant` refuses to overwrite its input, rejects an unknown
 //           --algo and a strict unknown --skip name: exit code 2, the message
 //           on stderr, nothing written.
@@ -51,6 +55,7 @@ function parseArgs(argv) {
     else if (a === '--threads') o.threads = Number(val());
     else if (a === '--tol-pp') o.tolPp = Number(val());
     else if (a === '--quant-arg') o.quantArgs.push(val());
+    else if (a === '--expect-fused') o.expectFused = true;
     else usage(`unknown argument '${a}'`);
   }
   if (!o.pare || !o.model || !o.workdir) usage('--pare, --model and --workdir are required');
@@ -76,6 +81,19 @@ function argmaxRows(data, rows, cols, out, offset) {
     for (let c = 1; c < cols; c++) if (data[r * cols + c] > data[r * cols + best]) best = c;
     out[offset + r] = best;
   }
+}
+
+// The op types of ORT's optimised graph of `model`, as `pare info` lists them.
+async function ortOptimizedOps(ort, pare, model, workdir, threads) {
+  const out = path.join(workdir, 'ort-optimized.onnx');
+  fs.rmSync(out, { force: true });
+  await ort.InferenceSession.create(model, {
+    executionProviders: ['cpu'], intraOpNumThreads: threads, graphOptimizationLevel: 'all',
+    optimizedModelFilePath: out,
+  });
+  const r = runPare(pare, ['info', out, '--json'], process.env);
+  if (!r.ok) throw new Error(r.msg);
+  return JSON.parse(r.stdout).layers.map((l) => `${l.domain === 'ai.onnx' ? '' : `${l.domain}.`}${l.op}`);
 }
 
 // Top-1 (and per-image argmax) of a model in ONNX Runtime on all images.
@@ -183,7 +201,23 @@ async function main(argv) {
     `|ORT ${ortTop1.toFixed(2)} - pare ${pareTop1.toFixed(2)}| = ${Math.abs(ortTop1 - pareTop1).toFixed(2)} pp ` +
     `(tolerance ${o.tolPp} pp)`);
 
-  // 4. bad usage: exit code 2, a message, nothing written
+  // 4. which integer kernels ORT fused the model into
+  if (o.expectFused) {
+    let ops;
+    try {
+      ops = await ortOptimizedOps(ort, o.pare, qPath, o.workdir, o.threads);
+    } catch (err) {
+      check('fused', false, `cannot read ORT's optimised graph: ${err.message}`);
+      return 1;
+    }
+    const count = (re) => ops.filter((op) => re.test(op)).length;
+    const float = count(/^(Conv|Gemm|MatMul|com\.microsoft\.FusedConv|com\.microsoft\.FusedGemm)$/);
+    const integer = count(/^com\.microsoft\.(QLinear(Conv|MatMul)|QGemm)$|^(QLinearConv|QLinearMatMul)$/);
+    check('fused', float === 0 && integer > 0,
+      `ORT's optimised graph: ${integer} integer Conv/Gemm/MatMul kernels, ${float} left in float`);
+  }
+
+  // 5. bad usage: exit code 2, a message, nothing written
   const copy = path.join(o.workdir, 'input-copy.onnx');
   fs.copyFileSync(o.model, copy);
   const before = fs.readFileSync(copy);
@@ -197,6 +231,8 @@ async function main(argv) {
   fs.rmSync(path.join(o.workdir, 'bad.onnx'), { force: true });
   bad('overwrite input', ['-o', copy], 'refusing to overwrite the input model');
   bad('unknown algo', ['-o', path.join(o.workdir, 'bad.onnx'), '--algo', 'KLL'], "did you mean 'KL'?");
+  bad('layouts', ['-o', path.join(o.workdir, 'bad.onnx'), '--outputs', '--inputs-only'],
+    '--outputs and --inputs-only contradict each other');
   bad('strict skip', ['-o', path.join(o.workdir, 'bad.onnx'), '--skip', 'no_such_tensor', '--strict'],
     "'no_such_tensor' is not a value of the model");
 

@@ -364,6 +364,8 @@ static pare_quant_opts small_opts(void)
     o.batch_nums = 2;
     o.batch_size = 32;
     o.algo = PARE_QUANT_ABS_MAX;
+    /* most tests count the pairs on quantized ops' inputs only */
+    o.quantize_outputs = PARE_QUANT_OUTPUTS_OFF;
     return o;
 }
 
@@ -416,7 +418,14 @@ static void test_lenet5_structure_per_preset(void **state)
     o.activation_symmetric = false;
     o.activation_unsigned = false;
 
-    /* tensorrt: symmetric activations (zp 0) */
+    /* tensorrt: symmetric activations (zp 0); its default layout has pairs
+       only on quantized ops' inputs, the other presets' on outputs too */
+    o.preset = PARE_QUANT_PRESET_TENSORRT;
+    o.quantize_outputs = PARE_QUANT_OUTPUTS_AUTO;
+    assert_false(pare_quant_outputs_on(&o));
+    o.preset = PARE_QUANT_PRESET_U8S8;
+    assert_true(pare_quant_outputs_on(&o));
+    o.quantize_outputs = PARE_QUANT_OUTPUTS_OFF;
     o.preset = PARE_QUANT_PRESET_TENSORRT;
     q = quantize(g, ds, &o, &rep);
     assert_int_equal(count_op(q, "QuantizeLinear"), 5);
@@ -450,9 +459,38 @@ static void test_lenet5_structure_per_preset(void **state)
     pare_graph_free(q);
     o.is_full_quantize = false;
 
-    /* outputs too: conv1, conv2, fc1, fc2 (logits is a graph output and stays
-       float); the Relu after each reads the pair */
-    o.quantize_outputs = true;
+    /* outputs too (ONNX Runtime's default layout): the pairs after conv1,
+       conv2, fc1 and fc2 move past their Relu (ORT folds a Relu into a Q
+       whose zero point is the lowest code), so each Relu reads its Conv/Gemm
+       directly and a Q reads the Relu: input, 4 Relu outputs, pool1 (conv2's
+       input) and the flattened fc1 input = 7 Q; logits stays float */
+    o.quantize_outputs = PARE_QUANT_OUTPUTS_AUTO;
+    q = quantize(g, ds, &o, &rep);
+    assert_int_equal(count_op(q, "QuantizeLinear"), 7);
+    int n_relu = 0;
+    for (int n = 0; n < q->n_nodes; n++)
+        if (!strcmp(q->nodes[n].op_type, "Relu")) {
+            int p = q->values[q->nodes[n].inputs[0]].producer, y = q->nodes[n].outputs[0];
+            assert_true(p >= 0);
+            assert_true(!strcmp(q->nodes[p].op_type, "Conv") || !strcmp(q->nodes[p].op_type, "Gemm"));
+            assert_int_equal(q->values[y].n_consumers, 1);
+            int c = q->values[y].consumers[0];
+            assert_string_equal(q->nodes[c].op_type, "QuantizeLinear");
+            /* asymmetric int8 after a Relu: zero point at the lowest code */
+            t = pare_quant_report_find(rep, q->values[y].name);
+            assert_non_null(t);
+            assert_int_equal(t->zero_points[0], -128);
+            n_relu++;
+        }
+    assert_int_equal(n_relu, 4);
+    assert_string_equal(q->values[q->outputs[0]].name, "logits");
+    assert_string_equal(q->nodes[q->values[q->outputs[0]].producer].op_type, "Gemm");
+    pare_quant_report_free(rep);
+    pare_graph_free(q);
+    /* forced on with symmetric activations: no zero point at the lowest
+       code, so the pair stays between each Conv/Gemm and its Relu */
+    o.quantize_outputs = PARE_QUANT_OUTPUTS_ON;
+    o.activation_symmetric = true;
     q = quantize(g, ds, &o, &rep);
     assert_int_equal(count_op(q, "QuantizeLinear"), 9);
     for (int n = 0; n < q->n_nodes; n++)
@@ -461,11 +499,10 @@ static void test_lenet5_structure_per_preset(void **state)
             assert_true(p >= 0);
             assert_string_equal(q->nodes[p].op_type, "DequantizeLinear");
         }
-    assert_string_equal(q->values[q->outputs[0]].name, "logits");
-    assert_string_equal(q->nodes[q->values[q->outputs[0]].producer].op_type, "Gemm");
     pare_quant_report_free(rep);
     pare_graph_free(q);
-    o.quantize_outputs = false;
+    o.activation_symmetric = false;
+    o.quantize_outputs = PARE_QUANT_OUTPUTS_OFF;
 
     /* weight only: no QuantizeLinear, weights as DQ, biases stay float */
     o.weight_only = true;

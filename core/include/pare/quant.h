@@ -29,8 +29,10 @@
  * - skip_tensor_list semantics: naming a weight (initializer) skips the whole
  *   node that reads it; naming an activation skips only that tensor's Q/DQ;
  *   a node name skips that node;
- * - with quantize_outputs, the outputs of quantized nodes get a pair too
- *   (graph outputs excepted), read by every consumer.
+ * - with quantize_outputs (the default for ONNX Runtime), the outputs of
+ *   quantized nodes get a pair too (graph outputs excepted), read by every
+ *   consumer; a Relu that is the only reader of such an output takes the
+ *   pair on its own output instead (asymmetric activations only).
  * Activation Q/DQ below 8 bits is preceded by a Clip to the n-bit range
  * (QuantizeLinear saturates only at the 8-bit container's limits). Names in
  * the QDQ graph follow ONNX Runtime: <t>_QuantizeLinear_Output,
@@ -109,6 +111,12 @@ typedef enum pare_quant_preset {
 
 /* Options; fields are named after PaddleSlim's QuantPost keys where one
  * exists. Arrays of strings are borrowed for the duration of each call. */
+typedef enum pare_quant_outputs {
+    PARE_QUANT_OUTPUTS_AUTO,
+    PARE_QUANT_OUTPUTS_ON,
+    PARE_QUANT_OUTPUTS_OFF
+} pare_quant_outputs;
+
 typedef struct pare_quant_opts {
     int activation_bits;           /* 2..8; default 8 */
     int weight_bits;               /* 2..8; default 8 */
@@ -142,11 +150,14 @@ typedef struct pare_quant_opts {
                                       (int8: +-127, zp 0; uint8: zp 128) */
     bool reduce_range;             /* 7-bit weights (set by the u8s8 preset) */
     bool weight_only;              /* only weights get Q/DQ */
-    bool quantize_outputs;         /* also a Q/DQ pair on the outputs of quantized nodes
-                                      (not graph outputs), read by all their consumers:
-                                      ONNX Runtime then fuses QLinearConv / QLinearMatMul
-                                      and runs integer kernels (faster); off: pairs only
-                                      on the inputs of quantized nodes */
+    /* Q/DQ on the outputs of quantized nodes too (not graph outputs), read
+       by all their consumers, so ONNX Runtime fuses DQ -> Conv -> Q into
+       QLinearConv / QLinearMatMul and runs integer kernels; a Relu right
+       after a quantized node then carries the pair on its output (ORT
+       drops the Relu into the Q). AUTO: on for the onnxruntime and u8s8
+       presets (ORT's quantizer layout), off for tensorrt (pairs only on the
+       inputs of quantized nodes, TensorRT's explicit-quantization layout). */
+    pare_quant_outputs quantize_outputs;
     int block_size;                /* > 0: block-wise weight scales along the input
                                       axis (opset 21 DequantizeLinear); 0: off */
     bool strict;                   /* unknown names in skip lists and tensor_bits are errors */
@@ -184,6 +195,9 @@ pare_status pare_quant_preset_parse(const char *s, pare_quant_preset *out, pare_
 pare_status pare_quant_opts_check(const pare_quant_opts *o, pare_error *err);
 
 /* ---- scale and zero point ----------------------------------------------------- */
+
+/* Whether o puts Q/DQ pairs on quantized nodes' outputs (resolves AUTO). */
+bool pare_quant_outputs_on(const pare_quant_opts *o);
 
 /* Integer range of a quantized type with `bits` bits in an 8-bit container
  * (ONNX Runtime's table for 8 bits): unsigned 0..2^b-1; signed symmetric

@@ -65,6 +65,17 @@ typedef struct pare_sens_opts {
     const bool *only;         /* per group: sweep it (NULL: every prunable group) */
     size_t max_tap_bytes;     /* stored activations; past it taps are taken group by group.
                                  0: 1 GiB */
+    /* Recovery-aware sweep (recover_steps > 0): each point is measured after
+       recover_steps optimizer steps of fine-tuning the pruned model on
+       recover_data (self-distillation from the unpruned model: soft_label on
+       the first output at T = 4, plus cross-entropy when the data has labels;
+       AdamW at recover_lr (0: 1e-3), cosine to 0; the same batches for every
+       point), so the table ranks what recovers rather than what breaks at
+       once. Points then re-run the whole model (as naive). The cache key
+       carries steps and lr. recover_data is borrowed and advanced. */
+    int recover_steps;
+    pare_dataset *recover_data;
+    double recover_lr;
     const pare_progress *progress;
     /* Called on the sweep's thread with each point as soon as it is measured
      * or read from the cache (before that point's progress report). so_far is
@@ -117,6 +128,13 @@ typedef struct pare_sens_result {
 pare_status pare_sens_run(const pare_graph *g, const pare_prune_groups *gs, const pare_dataset *ds,
                           const pare_sens_opts *opts, pare_sens_result **out, pare_error *err);
 void pare_sens_result_free(pare_sens_result *r);
+
+/* Fine-tunes *pruned (a pruned copy of g) exactly as a recovery-aware sweep
+ * does for each point (opts' recover_steps, recover_data, recover_lr, seed,
+ * n_threads; g is the teacher) and replaces it with the result. No-op when
+ * recover_steps is 0. Errors: PARE_EINPUT without recover_data; pare_train's. */
+pare_status pare_sens_recover(const pare_graph *g, pare_graph **pruned, const pare_sens_opts *opts,
+                              pare_error *err);
 
 /* The points of group gi, in ascending ratio, into pts (room for
  * PARE_SENS_MAX_RATIOS); returns the count. */
