@@ -745,7 +745,7 @@ int act_prompt_begin(app_state *s, int kind)
         return APP_FX_NONE;
     if (kind == PROMPT_ALPHA && !s->n_pairs)
         return APP_FX_NONE;
-    if (kind == PROMPT_BITS && !s->n_qt)
+    if ((kind == PROMPT_BITS || kind == PROMPT_TENSOR_BITS) && !s->n_qt)
         return APP_FX_NONE;
     s->prompt = kind;
     s->prompt_buf[0] = '\0';
@@ -792,6 +792,7 @@ static int prompt_enter(app_state *s, int kind, const char *text)
     case PROMPT_TARGET: return act_sens_target(s, v);
     case PROMPT_FILL: return act_plan_fill(s, v);
     case PROMPT_BITS: return act_quant_bits_set(s, v);
+    case PROMPT_TENSOR_BITS: return act_quant_tensor_bits_set(s, v);
     default: return act_distill_alpha(s, v);
     }
 }

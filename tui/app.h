@@ -74,7 +74,7 @@ typedef struct app_weight {
 
 /* Line prompts (the message line becomes an input line). */
 enum { PROMPT_NONE, PROMPT_COMMAND, PROMPT_RATIO, PROMPT_TARGET, PROMPT_FILL, PROMPT_ALPHA,
-       PROMPT_QUIT, PROMPT_BITS, PROMPT_OVERWRITE };
+       PROMPT_QUIT, PROMPT_BITS, PROMPT_OVERWRITE, PROMPT_TENSOR_BITS };
 
 /* A tensor that would get Q/DQ (input of a Conv/Gemm/MatMul). */
 typedef struct app_qtensor {
@@ -82,6 +82,7 @@ typedef struct app_qtensor {
     int node;                 /* first Conv/Gemm/MatMul reading it */
     bool is_weight;           /* initializer (skipping it skips the node) */
     bool skip;                /* in QuantPost.skip_tensor_list */
+    int bits;                 /* QuantPost.tensor_bits for this tensor; 0: the plan's bits */
     double snr_db;            /* weights: SNR of the last PTQ job; NAN unknown */
     double err_sqnr, err_cos; /* the last error-table job (m on Quant): SQNR in dB and
                                  cosine of x vs DQ(Q(x)); NAN unknown */
@@ -319,6 +320,8 @@ int act_sens_run(app_state *s);                  /* Sensitivity: r starts a swee
 int act_sens_sort(app_state *s, int column);
 int act_sens_target(app_state *s, double target); /* t: ratios pare_prune_select picks */
 int act_quant_toggle(app_state *s);              /* Space: skip / quantize */
+/* t: the bits of the tensor under the cursor (2..8; 0 = the plan's bits). */
+int act_quant_tensor_bits_set(app_state *s, double bits);
 int act_quant_bits(app_state *s);                /* b: 8 -> 6 -> 4 */
 int act_quant_bits_set(app_state *s, double bits); /* typed: 2..8 */
 int act_quant_algo(app_state *s);                /* g */

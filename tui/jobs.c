@@ -265,6 +265,8 @@ typedef struct work {
     pare_quant_opts qo;
     char **skip;              /* owned names, qo.skip_tensor_list points here */
     int n_skip;
+    pare_quant_bits *tbits;   /* qo.tensor_bits; names owned */
+    int n_tbits;
     pare_job *job;            /* JOB_COMPRESS (owned) */
     char save_dir[PATH_MAX];
     /* results */
@@ -606,6 +608,9 @@ void plan_job_work_free(app_job *j)
     for (int i = 0; i < w->n_skip; i++)
         pare_free(w->skip[i]);
     pare_free(w->skip);
+    for (int i = 0; i < w->n_tbits; i++)
+        pare_free((char *)w->tbits[i].name);
+    pare_free(w->tbits);
     pare_job_free(w->job);
     for (int i = 0; i < w->n_q; i++)
         pare_free(w->qnames[i]);
@@ -795,7 +800,18 @@ int act_job_start(app_state *s, int kind)
                 w->skip[w->n_skip++] = pare_strdup(s->graph->values[s->qt[i].value].name);
         w->qo.skip_tensor_list = (const char *const *)w->skip;
         w->qo.n_skip_tensor_list = w->n_skip;
-        if (!w->skip) {
+        w->tbits = pare_calloc((size_t)s->n_qt + 1, sizeof *w->tbits);
+        for (int i = 0; w->tbits && i < s->n_qt; i++)
+            if (s->qt[i].bits && !s->qt[i].skip) {
+                char *tname = pare_strdup(s->graph->values[s->qt[i].value].name);
+                if (!tname)
+                    break;
+                w->tbits[w->n_tbits].name = tname;
+                w->tbits[w->n_tbits++].bits = s->qt[i].bits;
+            }
+        w->qo.tensor_bits = w->tbits;
+        w->qo.n_tensor_bits = w->n_tbits;
+        if (!w->skip || !w->tbits) {
             plan_job_work_free(&tmp);
             return APP_FX_NONE;
         }

@@ -77,6 +77,11 @@ static int k_qbits(app_state *s, int key) { (void)key; return act_quant_bits(s);
 static int k_qalgo(app_state *s, int key) { (void)key; return act_quant_algo(s); }
 static int k_qon(app_state *s, int key) { (void)key; return act_quant_enable(s); }
 static int k_qerr(app_state *s, int key) { (void)key; return act_job_start(s, JOB_QERR); }
+static int k_tbits(app_state *s, int key)
+{
+    (void)key;
+    return act_prompt_begin(s, PROMPT_TENSOR_BITS);
+}
 static int k_bits_type(app_state *s, int key)
 {
     if (act_prompt_begin(s, PROMPT_BITS) == APP_FX_NONE)
@@ -193,6 +198,7 @@ static const key_binding quant_keys[] = {
     MOVES_NO_G("tensor"),
     {' ', "Space", "skip / quantize the tensor", k_qskip, "Skip"},
     {'b', "b", "bits: 8, 6, 4", k_qbits, "Bits"},
+    {'t', "t", "bits of this tensor only, 2-8 (0: the plan's bits; tensor_bits)", k_tbits, NULL},
     {'g', "g", "activation range algorithm: abs_max avg hist KL mse", k_qalgo, "Algo"},
     {'e', "e", "post-training quantization in the plan: on / off", k_qon, NULL},
     DIGITS(k_bits_type, "0-9", "type the bits, 2-8 (Enter sets them)"),

@@ -594,6 +594,27 @@ int act_quant_bits_set(app_state *s, double bits)
     return APP_FX_REDRAW;
 }
 
+int act_quant_tensor_bits_set(app_state *s, double bits)
+{
+    app_qtensor *q;
+
+    if (!s->n_qt)
+        return APP_FX_NONE;
+    q = &s->qt[s->quant_cursor];
+    if (!(bits == 0 || (bits >= 2 && bits <= 8)) || bits != floor(bits)) {
+        app_log(s, true, "bits are a whole number from 2 to 8 (0: the plan's), not %g", bits);
+        s->message_is_error = true;
+        return APP_FX_REDRAW;
+    }
+    q->bits = (int)bits;
+    s->quant_on = true;
+    if (q->bits)
+        app_log(s, true, "%s: %d bits (tensor_bits)", s->graph->values[q->value].name, q->bits);
+    else
+        app_log(s, true, "%s: the plan's %d bits", s->graph->values[q->value].name, s->quant_bits);
+    return APP_FX_REDRAW;
+}
+
 int act_quant_algo(app_state *s)
 {
     s->quant_algo = (s->quant_algo + 1) % 5;
@@ -891,6 +912,23 @@ pare_status plan_to_job(const app_state *s, const char *path, pare_job **out, pa
         pare_free(list);
         list = NULL;
         cap = 0;
+        if (!cat(&list, &cap, "{"))
+            rc = pare_fail(err, PARE_ENOMEM, path, "out of memory");
+        for (int i = 0, n = 0; rc == PARE_OK && i < s->n_qt; i++)
+            if (s->qt[i].bits && !s->qt[i].skip) {
+                snprintf(v, sizeof v, ": %d", s->qt[i].bits);
+                if ((n++ && !cat(&list, &cap, ", ")) ||
+                    !cat(&list, &cap, yq(s->graph->values[s->qt[i].value].name, q, sizeof q)) ||
+                    !cat(&list, &cap, v))
+                    rc = pare_fail(err, PARE_ENOMEM, path, "out of memory");
+            }
+        if (rc == PARE_OK && !cat(&list, &cap, "}"))
+            rc = pare_fail(err, PARE_ENOMEM, path, "out of memory");
+        if (rc == PARE_OK && strcmp(list, "{}") != 0)
+            rc = set(job, "QuantPost", "tensor_bits", list, err);
+        pare_free(list);
+        list = NULL;
+        cap = 0;
     }
     if (rc == PARE_OK && s->n_pairs) {
         if (!cat(&list, &cap, "["))
@@ -1012,9 +1050,26 @@ int act_plan_load(app_state *s, const char *path)
         }
     }
     s->quant_on = job->quant_post.meta.present;
-    for (int i = 0; i < s->n_qt; i++)
+    for (int i = 0; i < s->n_qt; i++) {
         s->qt[i].skip = false;
+        s->qt[i].bits = 0;
+    }
     if (s->quant_on) {
+        const pare_job_name_ints *tb = &job->quant_post.tensor_bits;
+
+        for (int k = 0; k < tb->n; k++) {
+            int v = find_value(s, tb->names[k]), hit = 0;
+
+            for (int i = 0; i < s->n_qt; i++)
+                if (s->qt[i].value == v) {
+                    s->qt[i].bits = (int)tb->v[k];
+                    hit = 1;
+                }
+            if (!hit) {
+                app_log(s, false, "%s: tensor_bits '%s' is no quantized tensor", path, tb->names[k]);
+                missing++;
+            }
+        }
         const pare_job_strs *sk = &job->quant_post.skip_tensor_list;
 
         s->quant_bits = (int)job->quant_post.weight_bits;

@@ -86,6 +86,13 @@ static void draw_message(const app_state *s, grid *g, int y)
         case PROMPT_BITS:
             snprintf(label, sizeof label, "bits for weights and activations (2-8): ");
             break;
+        case PROMPT_TENSOR_BITS: {
+            char cut[300];
+            snprintf(label, sizeof label, "bits for %s (2-8; 0: the plan's %d): ",
+                     s->n_qt ? grid_tail(s->graph->values[s->qt[s->quant_cursor].value].name, 60, cut,
+                                         sizeof cut) : "", s->quant_bits);
+            break;
+        }
         case PROMPT_OVERWRITE:
             snprintf(label, sizeof label, "replace it? (y/n) ");
             break;

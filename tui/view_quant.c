@@ -38,6 +38,7 @@ void view_quant_draw(const app_state *s, grid *g, int y0, int rows)
         bool node_off = false;
         uint8_t attr = cur ? GA_REVERSE : 0, color = cur ? GC_CURSOR : GC_DEFAULT;
         const char *state;
+        char bits_text[16];
 
         for (int k = 0; k < s->n_qt; k++)
             node_off |= s->qt[k].node == q->node && s->qt[k].is_weight && s->qt[k].skip;
@@ -64,10 +65,12 @@ void view_quant_draw(const app_state *s, grid *g, int y0, int rows)
             state = "(float)";
         else if (!s->quant_on)
             state = "off";
-        else
-            state = s->quant_bits == 8 ? "int8" : s->quant_bits == 6 ? "int6" : s->quant_bits == 4 ? "int4"
-                    : s->quant_bits == 7 ? "int7" : s->quant_bits == 5 ? "int5" : s->quant_bits == 3 ? "int3"
-                    : "int2";
+        else {
+            /* a tensor's own width (tensor_bits) is marked with '*' */
+            snprintf(bits_text, sizeof bits_text, "int%d%s", q->bits ? q->bits : s->quant_bits,
+                     q->bits ? "*" : "");
+            state = bits_text;
+        }
         grid_text(g, x, yy, -1, state, attr | (q->skip ? GA_BOLD : 0),
                   cur ? color : q->skip ? GC_ERROR : GC_ACCENT);
         if (isfinite(q->snr_db) && !q->skip && !node_off && s->quant_on)

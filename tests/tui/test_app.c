@@ -442,6 +442,21 @@ static void test_quant_toggles(void **state)
     keys_dispatch(s, 'e', 0, 0);
     assert_false(s->quant_on);
     assert_int_equal(plan_quant_of_node(s, w), 0);
+    /* t: this tensor's own bits (tensor_bits); 0 gives it back to the plan */
+    s->quant_cursor = 2;
+    keys_dispatch(s, 't', 0, 0);
+    assert_int_equal(s->prompt, PROMPT_TENSOR_BITS);
+    keys(s, "4\n");
+    assert_int_equal(s->qt[2].bits, 4);
+    assert_true(s->quant_on);
+    assert_int_equal(s->qt[3].bits, 0);
+    keys_dispatch(s, 't', 0, 0);
+    keys(s, "9\n");
+    assert_true(s->message_is_error);
+    assert_int_equal(s->qt[2].bits, 4);
+    keys_dispatch(s, 't', 0, 0);
+    keys(s, "0\n");
+    assert_int_equal(s->qt[2].bits, 0);
 }
 
 static void test_distill_pairs(void **state)
@@ -521,6 +536,7 @@ static void test_save_and_load_plan(void **state)
     s->ratio[a] = 0.25;
     s->ratio[b] = 0.5;
     s->qt[0].skip = s->qt[3].skip = true;
+    s->qt[2].bits = 4;
     s->quant_on = true;
     s->quant_bits = 6;
     t = s->dvalues[s->n_dvalues - 1];
@@ -542,6 +558,9 @@ static void test_save_and_load_plan(void **state)
     assert_true(job->quant_post.meta.present);
     assert_int_equal(job->quant_post.weight_bits, 6);
     assert_int_equal(job->quant_post.skip_tensor_list.n, 2);
+    assert_int_equal(job->quant_post.tensor_bits.n, 1);
+    assert_string_equal(job->quant_post.tensor_bits.names[0], s->graph->values[s->qt[2].value].name);
+    assert_int_equal(job->quant_post.tensor_bits.v[0], 4);
     assert_int_equal(job->distill.pairs.n, 1);
     assert_string_equal(job->distill.pairs.v[0].student, s->graph->values[st].name);
     assert_true(job->train.meta.present); /* distillation trains */
@@ -554,6 +573,7 @@ static void test_save_and_load_plan(void **state)
     /* forget the plan, then open it back */
     act_plan_reset(s);
     s->qt[0].skip = s->qt[3].skip = false;
+    s->qt[2].bits = 0;
     s->quant_on = false;
     s->quant_bits = 8;
     s->n_pairs = 0;
@@ -562,6 +582,8 @@ static void test_save_and_load_plan(void **state)
     assert_false(s->message_is_error);
     assert_true(fabs(s->ratio[a] - 0.25) < 1e-9 && fabs(s->ratio[b] - 0.5) < 1e-9);
     assert_true(s->qt[0].skip && s->qt[3].skip && !s->qt[1].skip);
+    assert_int_equal(s->qt[2].bits, 4);
+    assert_int_equal(s->qt[1].bits, 0);
     assert_true(s->quant_on);
     assert_int_equal(s->quant_bits, 6);
     assert_int_equal(s->n_pairs, 1);
