@@ -86,6 +86,9 @@ typedef struct app_qtensor {
     double snr_db;            /* weights: SNR of the last PTQ job; NAN unknown */
     double err_sqnr, err_cos; /* the last error-table job (m on Quant): SQNR in dB and
                                  cosine of x vs DQ(Q(x)); NAN unknown */
+    double qsens_drop;        /* the last quant-sensitivity job (v): metric lost with only
+                                 its node quantized (points of top-1 %, or 100 x cosine);
+                                 NAN unknown */
 } app_qtensor;
 
 /* A distillation pair: values of the teacher (the model itself, or the
@@ -98,7 +101,8 @@ typedef struct app_pair {
 
 enum { JOB_SENS, JOB_EVAL, JOB_PTQ, JOB_COMPRESS,
        JOB_MEASURE,               /* Plan m: prune by the plan, measure the drop on the sweep's data */
-       JOB_QERR };                /* Quant m: per-tensor quantization error table */
+       JOB_QERR,                  /* Quant m: per-tensor quantization error table */
+       JOB_QSENS };               /* Quant v: quantization sensitivity per layer */
 enum { JS_QUEUED, JS_RUNNING, JS_DONE, JS_FAILED, JS_CANCELED };
 #define APP_JOB_LINES 12
 
@@ -210,6 +214,7 @@ typedef struct app_state {
     int quant_algo;           /* pare_job_algo */
     int qerr_bits, qerr_algo; /* settings of the errors in qt (0 bits: none yet) */
     bool qerr_planned;        /* ...measured on the pruned plan */
+    int qsens_bits, qsens_algo; /* settings of qt's qsens_drop (0 bits: none yet) */
 
     /* Distill */
     int *dvalues;             /* candidate values (activations with a known shape) */

@@ -306,6 +306,12 @@ typedef struct work {
     int *ekind;
     double *esqnr, *ecos;
     int n_e;
+    /* JOB_QSENS: a row per quantizable node */
+    char **snode;
+    double *sdrop;            /* fp32 - only this node quantized, in points (x100) */
+    int n_s;
+    double sfp32, sfull;      /* x100 */
+    bool stop1;
 } work;
 
 static pare_status open_data(const work *w, int batch, pare_dataset **ds, pare_error *err)
@@ -575,6 +581,43 @@ static pare_status run_qerr(work *w, const pare_progress *prog, pare_error *err)
     return rc;
 }
 
+static pare_status run_qsens(work *w, const pare_progress *prog, pare_error *err)
+{
+    pare_dataset *ds = NULL;
+    const pare_graph *m = w->planned ? w->planned : w->g;
+    pare_quant_sens_opts so = {.quant = &w->qo, .metric = PARE_QUANT_SENS_AUTO, .batch = 64,
+                               .progress = prog};
+    pare_quant_sens_result *r = NULL;
+    pare_status rc = open_data(w, 64, &ds, err);
+
+    if (rc == PARE_OK)
+        rc = pare_quant_sens_run(m, ds, &so, &r, err);
+    if (rc == PARE_OK) {
+        w->samples = r->n_samples;
+        w->stop1 = r->metric == PARE_QUANT_SENS_TOP1;
+        w->sfp32 = 100 * r->fp32;
+        w->sfull = 100 * r->full;
+        w->snode = pare_calloc((size_t)r->n_layers + 1, sizeof *w->snode);
+        w->sdrop = pare_calloc((size_t)r->n_layers + 1, sizeof *w->sdrop);
+        if (!w->snode || !w->sdrop)
+            rc = pare_fail(err, PARE_ENOMEM, NULL, "out of memory");
+        /* worst first */
+        for (int k = 0; rc == PARE_OK && k < r->n_layers; k++) {
+            const pare_quant_sens_layer *L = &r->layers[r->by_only[k]];
+
+            w->snode[w->n_s] = pare_strdup(L->node);
+            if (!w->snode[w->n_s]) {
+                rc = pare_fail(err, PARE_ENOMEM, NULL, "out of memory");
+                break;
+            }
+            w->sdrop[w->n_s++] = 100 * (r->fp32 - L->only);
+        }
+    }
+    pare_quant_sens_result_free(r);
+    pare_dataset_free(ds);
+    return rc;
+}
+
 static pare_status run_compress(work *w, const pare_progress *prog, pare_error *err)
 {
     pare_compress_opts o = {.force = true, .progress = prog,
@@ -593,6 +636,7 @@ static pare_status run_work(void *arg, const pare_progress *prog, pare_error *er
     case JOB_PTQ: return run_ptq(w, prog, err);
     case JOB_MEASURE: return run_measure(w, prog, err);
     case JOB_QERR: return run_qerr(w, prog, err);
+    case JOB_QSENS: return run_qsens(w, prog, err);
     default: return run_compress(w, prog, err);
     }
 }
@@ -616,6 +660,10 @@ void plan_job_work_free(app_job *j)
         pare_free(w->qnames[i]);
     pare_free(w->qnames);
     pare_free(w->qsnr);
+    for (int i = 0; i < w->n_s; i++)
+        pare_free(w->snode[i]);
+    pare_free(w->snode);
+    pare_free(w->sdrop);
     pare_prune_groups_free(w->gs);
     pare_sens_result_free(w->sens);
     if (w->kind == JOB_COMPRESS)
@@ -790,7 +838,7 @@ int act_job_start(app_state *s, int kind)
         plan_job_work_free(&tmp);
         return APP_FX_REDRAW;
     }
-    if (kind == JOB_PTQ || kind == JOB_QERR) {
+    if (kind == JOB_PTQ || kind == JOB_QERR || kind == JOB_QSENS) {
         pare_quant_opts_init(&w->qo);
         w->qo.weight_bits = w->qo.activation_bits = s->quant_bits;
         w->qo.algo = (pare_quant_algo)s->quant_algo;
@@ -831,7 +879,8 @@ int act_job_start(app_state *s, int kind)
     }
     snprintf(name, sizeof name, "%s%s, %ld samples",
              kind == JOB_EVAL ? "eval" : kind == JOB_PTQ ? "PTQ" : kind == JOB_MEASURE ? "measure"
-             : kind == JOB_QERR ? "quant error table" : "compress: the plan's stages",
+             : kind == JOB_QERR ? "quant error table" : kind == JOB_QSENS ? "quant sensitivity"
+             : "compress: the plan's stages",
              kind != JOB_COMPRESS && ratios ? " of the pruned plan" : "", w->limit);
     if (submit(s, w, name) && kind == JOB_MEASURE)
         s->plan_measure_job = s->jobs[s->n_jobs - 1].id;
@@ -998,6 +1047,28 @@ static void job_finish(app_state *s, app_job *j)
         s->qerr_algo = (int)w->qo.algo;
         s->qerr_planned = w->planned != NULL;
         result_line(j, "(worst first; every tensor: see the Quant screen)");
+        break;
+    case JOB_QSENS:
+        result_line(j, "quantization sensitivity of %d layers on %lld samples, %d bits, %s%s", w->n_s,
+                    (long long)w->samples, w->qo.weight_bits, pare_quant_algo_name(w->qo.algo),
+                    w->planned ? ", the pruned plan" : "");
+        result_line(j, "%s: fp32 %.2f, everything quantized %.2f", w->stop1 ? "top-1 %" : "cosine x100",
+                    w->sfp32, w->sfull);
+        for (int k = 0; k < w->n_s && k < 4; k++)
+            result_line(j, "only %-40.40s quantized: %+.2f", w->snode[k], -w->sdrop[k]);
+        if (!same)
+            break;
+        for (int i = 0; i < s->n_qt; i++) {
+            const char *node = s->graph->nodes[s->qt[i].node].name;
+
+            s->qt[i].qsens_drop = NAN;
+            for (int k = 0; node && k < w->n_s; k++)
+                if (!strcmp(w->snode[k], node))
+                    s->qt[i].qsens_drop = w->sdrop[k];
+        }
+        s->qsens_bits = w->qo.weight_bits;
+        s->qsens_algo = (int)w->qo.algo;
+        result_line(j, "(worst first; every layer: the drop column on the Quant screen)");
         break;
     default:
         result_line(j, "wrote %s", w->rep.save_dir);

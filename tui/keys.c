@@ -77,6 +77,7 @@ static int k_qbits(app_state *s, int key) { (void)key; return act_quant_bits(s);
 static int k_qalgo(app_state *s, int key) { (void)key; return act_quant_algo(s); }
 static int k_qon(app_state *s, int key) { (void)key; return act_quant_enable(s); }
 static int k_qerr(app_state *s, int key) { (void)key; return act_job_start(s, JOB_QERR); }
+static int k_qsens(app_state *s, int key) { (void)key; return act_job_start(s, JOB_QSENS); }
 static int k_tbits(app_state *s, int key)
 {
     (void)key;
@@ -203,6 +204,8 @@ static const key_binding quant_keys[] = {
     {'e', "e", "post-training quantization in the plan: on / off", k_qon, NULL},
     DIGITS(k_bits_type, "0-9", "type the bits, 2-8 (Enter sets them)"),
     {'m', "m", "measure each tensor's quantization error (SQNR, cosine; a job)", k_qerr, "Error"},
+    {'v', "v", "quantization sensitivity: the metric lost with only each layer quantized (a job)",
+     k_qsens, "Sens"},
     {'q', "q", "back to Layers", k_back, "Back"},
 };
 

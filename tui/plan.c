@@ -125,7 +125,7 @@ static bool build_qt(app_state *s)
                 continue;
             seen[v] = true;
             s->qt[n++] = (app_qtensor){.value = v, .node = i, .is_weight = weight, .snr_db = NAN,
-                               .err_sqnr = NAN, .err_cos = NAN};
+                               .err_sqnr = NAN, .err_cos = NAN, .qsens_drop = NAN};
         }
     }
     s->n_qt = n;

@@ -7,28 +7,32 @@
 
 #include "app.h"
 
-static const app_job *qerr_job(const app_state *s)
+static const app_job *quant_job(const app_state *s)
 {
     for (int i = s->n_jobs - 1; i >= 0; i--)
-        if (s->jobs[i].kind == JOB_QERR && (s->jobs[i].state == JS_RUNNING || s->jobs[i].state == JS_QUEUED))
+        if ((s->jobs[i].kind == JOB_QERR || s->jobs[i].kind == JOB_QSENS) &&
+            (s->jobs[i].state == JS_RUNNING || s->jobs[i].state == JS_QUEUED))
             return &s->jobs[i];
     return NULL;
 }
 
 void view_quant_draw(const app_state *s, grid *g, int y0, int rows)
 {
-    int err_w = s->qerr_bits ? 13 : 0; /* " SQNR dB  cos" */
-    int read_w = g->w >= 100 + err_w ? 24 : g->w >= 76 + err_w ? 17 : 0; /* narrow: none */
+    int err_w = s->qerr_bits ? 13 : 0;  /* " SQNR dB  cos" */
+    int sens_w = s->qsens_bits ? 7 : 0; /* "   drop" */
+    int read_w = g->w >= 100 + err_w + sens_w ? 24 : g->w >= 76 + err_w + sens_w ? 17 : 0;
     int list = app_list_rows(s, SCREEN_QUANT), skipped = 0;
-    int name_w = g->w - (1 + 6 + 1 + (read_w ? read_w + 1 : 0) + 19 + 1 + 9 + err_w);
+    int name_w = g->w - (1 + 6 + 1 + (read_w ? read_w + 1 : 0) + 19 + 1 + 9 + err_w + sens_w);
     char label[64], shape[64], cut[300];
-    const app_job *job = qerr_job(s);
+    const app_job *job = quant_job(s);
     bool stale = s->qerr_bits && (s->qerr_bits != s->quant_bits || s->qerr_algo != s->quant_algo);
+    bool sens_stale = s->qsens_bits &&
+                      (s->qsens_bits != s->quant_bits || s->qsens_algo != s->quant_algo);
 
     grid_fill(g, 0, y0, g->w, 1, GA_BOLD, GC_HEADER);
-    grid_printf(g, 0, y0, g->w, GA_BOLD, GC_HEADER, "%-*s %-6s %-*s%s%-19s %-9s%s", name_w, "tensor", "kind",
-                read_w, read_w ? "read by" : "", read_w ? " " : "", "shape", "quant",
-                err_w ? "  SQNR    cos" : "");
+    grid_printf(g, 0, y0, g->w, GA_BOLD, GC_HEADER, "%-*s %-6s %-*s%s%-19s %-9s%s%s", name_w, "tensor",
+                "kind", read_w, read_w ? "read by" : "", read_w ? " " : "", "shape", "quant",
+                err_w ? "  SQNR    cos" : "", sens_w ? "   drop" : "");
     if (!s->n_qt)
         grid_text(g, 1, y0 + 1, g->w - 1, "no Conv, Gemm or MatMul inputs to quantize", 0, GC_DEFAULT);
     for (int r = 0; r < list && s->quant_top + r < s->n_qt; r++) {
@@ -81,14 +85,26 @@ void view_quant_draw(const app_state *s, grid *g, int y0, int rows)
                         q->err_sqnr, q->err_cos);
         else if (err_w)
             grid_text(g, x, yy, err_w, "     -      -", attr | GA_DIM, color);
+        x += err_w;
+        /* the metric its node loses when only that node is quantized */
+        if (sens_w && !isnan(q->qsens_drop))
+            grid_printf(g, x, yy, sens_w, attr | (sens_stale ? GA_DIM : 0), color, " %6.2f",
+                        q->qsens_drop);
+        else if (sens_w)
+            grid_text(g, x, yy, sens_w, "      -", attr | GA_DIM, color);
     }
     for (int i = 0; i < s->n_qt; i++)
         skipped += s->qt[i].skip;
     if (job)
         grid_printf(g, 0, y0 + rows - 2, g->w, GA_BOLD, GC_DEFAULT,
-                    "error table %s: %s %lld/%lld %s (a job; see Jobs)",
+                    "%s %s: %s %lld/%lld %s (a job; see Jobs)",
+                    job->kind == JOB_QSENS ? "quant sensitivity" : "error table",
                     job->state == JS_QUEUED ? "queued" : "running", job->stage, (long long)job->done,
                     (long long)job->total, job->unit);
+    else if (s->qsens_bits && !s->qerr_bits)
+        grid_printf(g, 0, y0 + rows - 2, g->w, sens_stale ? GA_BOLD : GA_DIM, GC_DEFAULT,
+                    "drop: metric lost with only that layer quantized, %d bits %s%s", s->qsens_bits,
+                    plan_algo_label(s->qsens_algo), sens_stale ? "; settings changed: v again" : "");
     else if (s->qerr_bits)
         grid_printf(g, 0, y0 + rows - 2, g->w, stale ? GA_BOLD : GA_DIM, GC_DEFAULT,
                     "SQNR dB, cos: x vs DQ(Q(x)) at %d bits %s%s%s", s->qerr_bits,
@@ -96,7 +112,7 @@ void view_quant_draw(const app_state *s, grid *g, int y0, int rows)
                     stale ? "; settings changed: m again" : "; m again, digits: bits");
     else
         grid_printf(g, 0, y0 + rows - 2, g->w, GA_DIM, GC_DEFAULT,
-                    "m: SQNR/cos per tensor  digits: bits  F1-F8/Alt+n: screens  dB: SNR of PTQ");
+                    "m: SQNR/cos  v: sensitivity  digits: bits  F1-F8/Alt+n: screens  dB: SNR of PTQ");
     grid_fill(g, 0, y0 + rows - 1, g->w, 1, GA_BOLD, GC_HEADER);
     grid_printf(g, 0, y0 + rows - 1, g->w, GA_BOLD, GC_HEADER,
                 "PTQ %s  bits %d  algo %s  %d tensors, %d skipped  (e: on/off)",

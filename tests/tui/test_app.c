@@ -920,6 +920,44 @@ static void test_quant_error_job(void **state)
     grid_fini(&g);
 }
 
+/* v on Quant: quantization sensitivity per layer as a job, shown as a drop
+ * column next to each tensor of the layer */
+static void test_quant_sens_job(void **state)
+{
+    app_state *s = *state;
+    grid g;
+    int known = 0;
+
+    act_screen_set(s, SCREEN_QUANT);
+    keys(s, "4\n"); /* 4 bits: layers differ clearly */
+    keys(s, "v");
+    assert_int_equal(s->n_jobs, 1);
+    assert_int_equal(s->jobs[0].kind, JOB_QSENS);
+    wait_jobs(s);
+    if (s->jobs[0].state != JS_DONE)
+        fprintf(stderr, "quant sensitivity job: %s\n", s->jobs[0].error);
+    assert_int_equal(s->jobs[0].state, JS_DONE);
+    assert_int_equal(s->qsens_bits, 4);
+    for (int i = 0; i < s->n_qt; i++)
+        if (!isnan(s->qt[i].qsens_drop)) {
+            known++;
+            assert_true(s->qt[i].qsens_drop > -100 && s->qt[i].qsens_drop < 100);
+        }
+    /* every tensor's node is a quantizable Conv/Gemm */
+    assert_int_equal(known, s->n_qt);
+    /* the weight and the activation of one node show the same drop */
+    for (int i = 0; i + 1 < s->n_qt; i++)
+        if (s->qt[i].node == s->qt[i + 1].node)
+            assert_float_equal(s->qt[i].qsens_drop, s->qt[i + 1].qsens_drop, 0);
+    assert_true(grid_init(&g, 100, 30));
+    view_app_draw(s, &g);
+    assert_true(grid_contains(&g, "drop", true));
+    keys(s, "8\n");
+    view_app_draw(s, &g);
+    assert_true(grid_contains(&g, "settings changed: v again", true));
+    grid_fini(&g);
+}
+
 /* x asks before replacing <model>.plan.out */
 static void test_compress_asks_before_replacing(void **state)
 {
@@ -1083,6 +1121,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_plan_ratios_change_totals, setup_resnet, teardown),
         cmocka_unit_test_setup_teardown(test_plan_mark_and_apply, setup_resnet, teardown),
         cmocka_unit_test_setup_teardown(test_quant_toggles, setup_resnet, teardown),
+        cmocka_unit_test_setup_teardown(test_quant_sens_job, setup_resnet, teardown),
         cmocka_unit_test_setup_teardown(test_distill_pairs, setup_resnet, teardown),
         cmocka_unit_test_setup_teardown(test_channels_differ_needs_adapter, setup_resnet, teardown),
         cmocka_unit_test_setup_teardown(test_save_and_load_plan, setup_resnet, teardown),
