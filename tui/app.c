@@ -48,6 +48,7 @@ static void weights_free(app_state *s)
 static void model_close(app_state *s)
 {
     plan_free(s);
+    layers_tree_free(s);
     weights_free(s);
     pare_stats_free(s->stats);
     pare_graph_free(s->graph);
@@ -319,6 +320,8 @@ int act_open_model(app_state *s, const char *path, const char *data_spec)
     s->cursor = s->top = 0;
     s->screen = SCREEN_LAYERS;
     plan_reset_model(s);
+    if (!layers_tree_build(s))
+        s->tree_on = false;
     app_log(s, true, "opened %s: %d layers, %lld params%s%s", s->model_name, st->n_layers,
             (long long)st->params, s->data_spec[0] ? ", data " : "", s->data_spec);
     if (!st->planned) {
@@ -568,6 +571,8 @@ static int search_from(app_state *s, int from, int dir)
 
     if (!s->search[0] || !n)
         return APP_FX_NONE;
+    if (s->screen == SCREEN_LAYERS && s->tree_on && s->tree)
+        return layers_tree_search(s, from != *cursor, dir);
     for (int k = 0; k < n; k++) {
         int row = ((from + dir * k) % n + n) % n;
 
@@ -910,6 +915,8 @@ int act_click(app_state *s, int y, int x)
     /* rows: 0 title, 1 column header, 2.. the list */
     if (s->help_open || s->prompt || row < 0 || row >= list)
         return APP_FX_NONE;
+    if (s->screen == SCREEN_LAYERS && s->tree_on && s->tree)
+        return layers_tree_click(s, row);
     switch (s->screen) {
     case SCREEN_LAYERS:
         cursor = &s->cursor, top = s->top, n = s->n_rows;

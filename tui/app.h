@@ -143,6 +143,8 @@ typedef struct app_state {
     bool searching;           /* typing after '/' (Layers, Distill's values) */
     char search[128];         /* last search text */
     int search_screen;        /* screen the search text belongs to */
+    struct layers_tree *tree; /* scopes of the node names (owned; built on open) */
+    bool tree_on;             /* T: the tree instead of the table */
 
     /* Inspect */
     int inspect_node;         /* -1: none */
@@ -209,7 +211,8 @@ typedef struct app_state {
     app_qtensor *qt;
     int n_qt;
     int quant_cursor, quant_top;
-    bool quant_on;            /* the plan includes PTQ */
+    bool quant_on;            /* the plan quantizes */
+    bool quant_qat;           /* ...with QuantAware (QAT, trained per TrainConfig), not QuantPost */
     int quant_bits;           /* 8, 6 or 4 (weights and activations) */
     int quant_algo;           /* pare_job_algo */
     int qerr_bits, qerr_algo; /* settings of the errors in qt (0 bits: none yet) */
@@ -325,6 +328,8 @@ int act_sens_run(app_state *s);                  /* Sensitivity: r starts a swee
 int act_sens_sort(app_state *s, int column);
 int act_sens_target(app_state *s, double target); /* t: ratios pare_prune_select picks */
 int act_quant_toggle(app_state *s);              /* Space: skip / quantize */
+/* a: quantize the plan with QAT (QuantAware) / PTQ (QuantPost). */
+int act_quant_mode(app_state *s);
 /* t: the bits of the tensor under the cursor (2..8; 0 = the plan's bits). */
 int act_quant_tensor_bits_set(app_state *s, double bits);
 int act_quant_bits(app_state *s);                /* b: 8 -> 6 -> 4 */
@@ -377,6 +382,60 @@ int keys_dispatch(app_state *s, int key, int mouse_y, int mouse_x);
 /* ---- views (draw s into g; never change s) ---- */
 void view_app_draw(const app_state *s, grid *g);   /* the whole screen */
 void view_layers_draw(const app_state *s, grid *g, int y0, int rows);
+
+/* ---- Layers tree mode (tui/layers_tree.c; drawn by view_layers_draw) ----
+ * Node names split at '/' into scopes: "/layer1/conv1/Conv" is node "Conv"
+ * in scope "conv1" in top-level scope "layer1"; a name without '/' is a
+ * top-level node. Items keep graph order: a scope sits where its first node
+ * is, its children in the order they first appear. layers_tree_build runs
+ * once per model (act_open_model) and owns everything in s->tree; labels
+ * borrow the graph's node names, so the tree lives no longer than the graph
+ * (layers_tree_free runs when the model closes). Only the visible rows are
+ * recomputed, when a scope opens or closes. */
+typedef struct layers_tree_item {
+    int node;                 /* graph node; -1: a scope */
+    int parent;               /* item; -1 at the top level */
+    int first_child, next;    /* items; -1 none */
+    int depth;                /* 0 at the top level */
+    const char *label;        /* segment of the node name, len bytes (borrowed); NULL for an
+                                 unnamed node (app_node_label names it) */
+    int len;
+    int n_nodes;              /* scope: nodes under it, at any depth */
+    int64_t params;           /* scope: sum over those nodes */
+    double flops;             /* scope: sum of their known, not folded FLOPs */
+    bool flops_partial;       /* scope: some node's FLOPs are unknown */
+    bool open;                /* scope: children shown */
+} layers_tree_item;
+
+typedef struct layers_tree {
+    layers_tree_item *items;  /* n_items */
+    int n_items, n_scopes;
+    int first_top;            /* first top-level item; -1 none */
+    int *item_of_node;        /* per graph node: its item */
+    int *rows;                /* visible items, top to bottom */
+    int n_rows;
+    int cursor, top;          /* selected row, first visible row */
+} layers_tree;
+
+/* Builds s->tree for the open model (frees the old one); false when out of
+ * memory or no model (s->tree is then NULL). */
+bool layers_tree_build(app_state *s);
+void layers_tree_free(app_state *s);
+/* First row the view shows: the stored top, moved so the cursor is visible
+ * in app_body_rows(s) rows. */
+int layers_tree_top(const app_state *s);
+/* Search in tree mode (act_search_*): walks the nodes in graph order from
+ * the cursor's node (a scope: its first node), skipping it when skip; opens
+ * the scopes of the match. Mouse: row of the list clicked. */
+int layers_tree_search(app_state *s, bool skip, int dir);
+int layers_tree_click(app_state *s, int row);
+int act_tree_toggle(app_state *s);          /* T: tree / table */
+int act_tree_move(app_state *s, int delta); /* cursor by delta rows */
+int act_tree_open(app_state *s);            /* l/Right: open; open already: first child; node: Inspect */
+int act_tree_enter(app_state *s);           /* Enter: open / close; node: Inspect */
+int act_tree_close(app_state *s);           /* h/Left: close; closed or a node: to the parent */
+int act_tree_all(app_state *s);             /* *: open every scope; all open: close every one */
+/* ---- end of Layers tree mode ---- */
 void view_inspect_draw(const app_state *s, grid *g, int y0, int rows);
 void view_log_draw(const app_state *s, grid *g, int y0, int rows);
 void view_sens_draw(const app_state *s, grid *g, int y0, int rows);

@@ -16,7 +16,6 @@ static int k_next(app_state *s, int key) { (void)key; return act_screen_next(s, 
 static int k_prev(app_state *s, int key) { (void)key; return act_screen_next(s, -1); }
 static int k_help(app_state *s, int key) { (void)key; return act_help_toggle(s); }
 static int k_back(app_state *s, int key) { (void)key; return act_back(s); }
-static int k_inspect(app_state *s, int key) { (void)key; return act_inspect(s); }
 static int k_search(app_state *s, int key) { (void)key; return act_search_begin(s); }
 static int k_search_next(app_state *s, int key) { (void)key; return act_search_next(s); }
 static int k_search_prev(app_state *s, int key) { (void)key; return act_search_prev(s); }
@@ -78,6 +77,7 @@ static int k_qalgo(app_state *s, int key) { (void)key; return act_quant_algo(s);
 static int k_qon(app_state *s, int key) { (void)key; return act_quant_enable(s); }
 static int k_qerr(app_state *s, int key) { (void)key; return act_job_start(s, JOB_QERR); }
 static int k_qsens(app_state *s, int key) { (void)key; return act_job_start(s, JOB_QSENS); }
+static int k_qmode(app_state *s, int key) { (void)key; return act_quant_mode(s); }
 static int k_tbits(app_state *s, int key)
 {
     (void)key;
@@ -118,6 +118,48 @@ static int k_sort(app_state *s, int key)
     }
 }
 
+/* Layers: the table's keys, or the tree's in tree mode (T) */
+static int k_lmove(app_state *s, int key)
+{
+    int page = app_body_rows(s) - 1, big = 1 << 30;
+    int delta = key == TK_DOWN || key == 'j' ? 1 : key == TK_UP || key == 'k' ? -1
+              : key == TK_PGDN ? (page < 1 ? 1 : page) : key == TK_PGUP ? -(page < 1 ? 1 : page)
+              : key == TK_HOME || key == 'g' ? -big : big;
+
+    if (s->tree_on)
+        return act_tree_move(s, delta);
+    return key == TK_PGDN || key == TK_PGUP ? act_page(s, delta > 0 ? 1 : -1) : act_move(s, delta);
+}
+static int k_lenter(app_state *s, int key)
+{
+    (void)key;
+    return s->tree_on ? act_tree_enter(s) : act_inspect(s);
+}
+static int k_lright(app_state *s, int key)
+{
+    (void)key;
+    return s->tree_on ? act_tree_open(s) : act_inspect(s);
+}
+static int k_lleft(app_state *s, int key) { (void)key; return act_tree_close(s); }
+static int k_tree(app_state *s, int key) { (void)key; return act_tree_toggle(s); }
+static int k_tree_all(app_state *s, int key)
+{
+    (void)key;
+    if (!s->tree_on) {
+        app_log(s, true, "* opens the scopes of the tree: press T first");
+        return APP_FX_REDRAW;
+    }
+    return act_tree_all(s);
+}
+static int k_lsort(app_state *s, int key)
+{
+    if (s->tree_on) {
+        app_log(s, true, "the tree keeps graph order: sort the table (T)");
+        return APP_FX_REDRAW;
+    }
+    return k_sort(s, key);
+}
+
 #define MOVES(what)                                                               \
     {TK_DOWN, "j/k/Down/Up", "next / previous " what, k_down, NULL},              \
     {'j', "j/k/Down/Up", "next / previous " what, k_down, NULL},                  \
@@ -153,19 +195,32 @@ static int k_sort(app_state *s, int key)
     {'G', "Home/End/G", "first / last " what, k_end, NULL}
 
 static const key_binding layers_keys[] = {
-    MOVES("layer"),
-    {TK_ENTER, "Enter/l/Right", "inspect the layer's weights", k_inspect, "Inspect"},
-    {'\r', "Enter/l/Right", "inspect the layer's weights", k_inspect, NULL},
-    {TK_RIGHT, "Enter/l/Right", "inspect the layer's weights", k_inspect, NULL},
-    {'l', "Enter/l/Right", "inspect the layer's weights", k_inspect, NULL},
+    {TK_DOWN, "j/k/Down/Up", "next / previous layer", k_lmove, NULL},
+    {'j', "j/k/Down/Up", "next / previous layer", k_lmove, NULL},
+    {TK_UP, "j/k/Down/Up", "next / previous layer", k_lmove, NULL},
+    {'k', "j/k/Down/Up", "next / previous layer", k_lmove, NULL},
+    {TK_PGDN, "PgDn/PgUp", "page down / up", k_lmove, NULL},
+    {TK_PGUP, "PgDn/PgUp", "page down / up", k_lmove, NULL},
+    {TK_HOME, "g/G/Home/End", "first / last layer", k_lmove, NULL},
+    {'g', "g/G/Home/End", "first / last layer", k_lmove, NULL},
+    {TK_END, "g/G/Home/End", "first / last layer", k_lmove, NULL},
+    {'G', "g/G/Home/End", "first / last layer", k_lmove, NULL},
+    {TK_ENTER, "Enter", "inspect the layer (tree: open / close)", k_lenter, "Inspect"},
+    {'\r', "Enter", "inspect the layer (tree: open / close)", k_lenter, NULL},
+    {TK_RIGHT, "l/Right", "inspect the layer (tree: open the scope)", k_lright, NULL},
+    {'l', "l/Right", "inspect the layer (tree: open the scope)", k_lright, NULL},
+    {TK_LEFT, "h/Left", "tree: close, or go to the parent scope", k_lleft, NULL},
+    {'h', "h/Left", "tree: close, or go to the parent scope", k_lleft, NULL},
+    {'T', "T", "tree by name scope / table", k_tree, NULL},
+    {'*', "*", "tree: open every scope (all open: close them)", k_tree_all, NULL},
     {'/', "/", "search layers by name or op", k_search, "Search"},
     {'n', "n/N", "next / previous search match", k_search_next, "Next"},
     {'N', "n/N", "next / previous search match", k_search_prev, NULL},
-    {'o', "o", "sort by graph order (again: reverse)", k_sort, NULL},
-    {'a', "a", "sort by name (again: reverse)", k_sort, NULL},
-    {'t', "t", "sort by op type (again: reverse)", k_sort, NULL},
-    {'p', "p", "sort by params, biggest first (again: reverse)", k_sort, "Params"},
-    {'f', "f", "sort by FLOPs, biggest first (again: reverse)", k_sort, "FLOPs"},
+    {'o', "o", "sort by graph order (again: reverse)", k_lsort, NULL},
+    {'a', "a", "sort by name (again: reverse)", k_lsort, NULL},
+    {'t', "t", "sort by op type (again: reverse)", k_lsort, NULL},
+    {'p', "p", "sort by params, biggest first (again: reverse)", k_lsort, "Params"},
+    {'f', "f", "sort by FLOPs, biggest first (again: reverse)", k_lsort, "FLOPs"},
     {'q', "q", "quit (asks while a job runs)", k_back, "Quit"},
 };
 
@@ -202,10 +257,11 @@ static const key_binding quant_keys[] = {
     {'t', "t", "bits of this tensor only, 2-8 (0: the plan's bits; tensor_bits)", k_tbits, NULL},
     {'g', "g", "activation range algorithm: abs_max avg hist KL mse", k_qalgo, "Algo"},
     {'e', "e", "post-training quantization in the plan: on / off", k_qon, NULL},
+    {'a', "a", "quantize by QAT (QuantAware, trains :epochs) / by PTQ (QuantPost)", k_qmode, NULL},
     DIGITS(k_bits_type, "0-9", "type the bits, 2-8 (Enter sets them)"),
     {'m', "m", "measure each tensor's quantization error (SQNR, cosine; a job)", k_qerr, "Error"},
     {'v', "v", "quantization sensitivity: the metric lost with only each layer quantized (a job)",
-     k_qsens, "Sens"},
+     k_qsens, NULL},
     {'q', "q", "back to Layers", k_back, "Back"},
 };
 

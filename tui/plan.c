@@ -594,6 +594,16 @@ int act_quant_bits_set(app_state *s, double bits)
     return APP_FX_REDRAW;
 }
 
+int act_quant_mode(app_state *s)
+{
+    s->quant_qat = !s->quant_qat;
+    s->quant_on = true;
+    app_log(s, true, "%s", s->quant_qat ? "quantization-aware training (QuantAware): the plan trains "
+                                          "through fake-quant for :epochs (default 1)"
+                                        : "post-training quantization (QuantPost)");
+    return APP_FX_REDRAW;
+}
+
 int act_quant_tensor_bits_set(app_state *s, double bits)
 {
     app_qtensor *q;
@@ -891,12 +901,15 @@ pare_status plan_to_job(const app_state *s, const char *path, pare_job **out, pa
             rc = set(job, "Layers", s->groups->groups[i].name, v, err);
         }
     if (rc == PARE_OK && s->quant_on) {
+        const char *sec = s->quant_qat ? "QuantAware" : "QuantPost";
+
         snprintf(v, sizeof v, "%d", s->quant_bits);
-        rc = set(job, "QuantPost", "weight_bits", v, err);
+        rc = set(job, sec, "weight_bits", v, err);
         if (rc == PARE_OK)
-            rc = set(job, "QuantPost", "activation_bits", v, err);
-        if (rc == PARE_OK)
-            rc = set(job, "QuantPost", "algo", plan_algo_label(s->quant_algo), err);
+            rc = set(job, sec, "activation_bits", v, err);
+        /* QAT learns its activation ranges (moving average); no algo */
+        if (rc == PARE_OK && !s->quant_qat)
+            rc = set(job, sec, "algo", plan_algo_label(s->quant_algo), err);
         if (rc == PARE_OK && !cat(&list, &cap, "["))
             rc = pare_fail(err, PARE_ENOMEM, path, "out of memory");
         for (int i = 0, n = 0; rc == PARE_OK && i < s->n_qt; i++)
@@ -908,7 +921,7 @@ pare_status plan_to_job(const app_state *s, const char *path, pare_job **out, pa
         if (rc == PARE_OK && !cat(&list, &cap, "]"))
             rc = pare_fail(err, PARE_ENOMEM, path, "out of memory");
         if (rc == PARE_OK && strcmp(list, "[]") != 0)
-            rc = set(job, "QuantPost", "skip_tensor_list", list, err);
+            rc = set(job, sec, "skip_tensor_list", list, err);
         pare_free(list);
         list = NULL;
         cap = 0;
@@ -925,7 +938,7 @@ pare_status plan_to_job(const app_state *s, const char *path, pare_job **out, pa
         if (rc == PARE_OK && !cat(&list, &cap, "}"))
             rc = pare_fail(err, PARE_ENOMEM, path, "out of memory");
         if (rc == PARE_OK && strcmp(list, "{}") != 0)
-            rc = set(job, "QuantPost", "tensor_bits", list, err);
+            rc = set(job, sec, "tensor_bits", list, err);
         pare_free(list);
         list = NULL;
         cap = 0;
@@ -961,7 +974,8 @@ pare_status plan_to_job(const app_state *s, const char *path, pare_job **out, pa
                 break;
             }
     }
-    if (rc == PARE_OK && (s->n_pairs || s->ft_epochs > 0 || s->ft_iters > 0)) {
+    if (rc == PARE_OK &&
+        (s->n_pairs || s->ft_epochs > 0 || s->ft_iters > 0 || (s->quant_on && s->quant_qat))) {
         if (s->ft_iters > 0) {
             snprintf(v, sizeof v, "%ld", s->ft_iters);
             rc = set(job, "TrainConfig", "train_iter", v, err);
@@ -1049,13 +1063,15 @@ int act_plan_load(app_state *s, const char *path)
             missing++;
         }
     }
-    s->quant_on = job->quant_post.meta.present;
+    s->quant_qat = job->quant_aware.meta.present;
+    s->quant_on = job->quant_post.meta.present || s->quant_qat;
     for (int i = 0; i < s->n_qt; i++) {
         s->qt[i].skip = false;
         s->qt[i].bits = 0;
     }
     if (s->quant_on) {
-        const pare_job_name_ints *tb = &job->quant_post.tensor_bits;
+        const pare_job_name_ints *tb =
+            s->quant_qat ? &job->quant_aware.tensor_bits : &job->quant_post.tensor_bits;
 
         for (int k = 0; k < tb->n; k++) {
             int v = find_value(s, tb->names[k]), hit = 0;
@@ -1070,10 +1086,12 @@ int act_plan_load(app_state *s, const char *path)
                 missing++;
             }
         }
-        const pare_job_strs *sk = &job->quant_post.skip_tensor_list;
+        const pare_job_strs *sk =
+            s->quant_qat ? &job->quant_aware.skip_tensor_list : &job->quant_post.skip_tensor_list;
 
-        s->quant_bits = (int)job->quant_post.weight_bits;
-        s->quant_algo = (int)job->quant_post.algo;
+        s->quant_bits = (int)(s->quant_qat ? job->quant_aware.weight_bits : job->quant_post.weight_bits);
+        if (!s->quant_qat)
+            s->quant_algo = (int)job->quant_post.algo;
         for (int k = 0; k < sk->n; k++) {
             int v = find_value(s, sk->v[k]), hit = 0;
 

@@ -115,7 +115,8 @@ void view_quant_draw(const app_state *s, grid *g, int y0, int rows)
                     "m: SQNR/cos  v: sensitivity  digits: bits  F1-F8/Alt+n: screens  dB: SNR of PTQ");
     grid_fill(g, 0, y0 + rows - 1, g->w, 1, GA_BOLD, GC_HEADER);
     grid_printf(g, 0, y0 + rows - 1, g->w, GA_BOLD, GC_HEADER,
-                "PTQ %s  bits %d  algo %s  %d tensors, %d skipped  (e: on/off)",
-                s->quant_on ? "in the plan" : "off", s->quant_bits, plan_algo_label(s->quant_algo),
+                "%s %s  bits %d  algo %s  %d tensors, %d skipped  (e on/off, a QAT)",
+                s->quant_qat ? "QAT" : "PTQ", s->quant_on ? "in the plan" : "off", s->quant_bits,
+                s->quant_qat ? "moving average" : plan_algo_label(s->quant_algo),
                 s->n_qt, skipped);
 }

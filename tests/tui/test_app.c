@@ -920,6 +920,43 @@ static void test_quant_error_job(void **state)
     grid_fini(&g);
 }
 
+/* a on Quant: the plan quantizes by QAT (QuantAware + TrainConfig) instead
+ * of PTQ; saved, runnable and opened back */
+static void test_qat_plan(void **state)
+{
+    app_state *s = *state;
+    char path[256], cmd[300];
+    pare_job *job = NULL;
+    pare_error err = {0};
+
+    snprintf(path, sizeof path, "/tmp/pare-test-qat-plan-%d.yaml", (int)getpid());
+    act_screen_set(s, SCREEN_QUANT);
+    keys(s, "a");
+    assert_true(s->quant_qat);
+    assert_true(s->quant_on);
+    s->qt[0].skip = true;
+    snprintf(cmd, sizeof cmd, ":w %s\n", path);
+    keys(s, cmd);
+    assert_false(s->message_is_error);
+    assert_int_equal(pare_job_load(path, &job, NULL, &err), PARE_OK);
+    assert_true(job->quant_aware.meta.present);
+    assert_false(job->quant_post.meta.present);
+    assert_int_equal(job->quant_aware.weight_bits, 8);
+    assert_int_equal(job->quant_aware.skip_tensor_list.n, 1);
+    assert_true(job->train.meta.present); /* QAT trains */
+    assert_int_equal(pare_job_check_runnable(job, NULL, &err), PARE_OK);
+    pare_job_free(job);
+    keys(s, "a");
+    assert_false(s->quant_qat);
+    s->qt[0].skip = false;
+    snprintf(cmd, sizeof cmd, ":e %s\n", path);
+    keys(s, cmd);
+    assert_false(s->message_is_error);
+    assert_true(s->quant_qat && s->quant_on);
+    assert_true(s->qt[0].skip);
+    unlink(path);
+}
+
 /* v on Quant: quantization sensitivity per layer as a job, shown as a drop
  * column next to each tensor of the layer */
 static void test_quant_sens_job(void **state)
@@ -1122,6 +1159,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_plan_mark_and_apply, setup_resnet, teardown),
         cmocka_unit_test_setup_teardown(test_quant_toggles, setup_resnet, teardown),
         cmocka_unit_test_setup_teardown(test_quant_sens_job, setup_resnet, teardown),
+        cmocka_unit_test_setup_teardown(test_qat_plan, setup_resnet, teardown),
         cmocka_unit_test_setup_teardown(test_distill_pairs, setup_resnet, teardown),
         cmocka_unit_test_setup_teardown(test_channels_differ_needs_adapter, setup_resnet, teardown),
         cmocka_unit_test_setup_teardown(test_save_and_load_plan, setup_resnet, teardown),
