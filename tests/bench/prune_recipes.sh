@@ -54,6 +54,9 @@ unstructured)
             quiet "$PARE" train "$OUT/${model}_u$r.onnx" --data fashion-mnist:train -o "$OUT/${model}_u${r}_ft.onnx" \
                 --epochs 1 --optimizer adamw --lr 1e-4 --keep-sparsity --last --seed 1 --threads "$THREADS"
             echo "unstructured global L1 $r $model: top1 $before -> $(pct "$OUT/${model}_u${r}_ft.onnx") (1 epoch AdamW 1e-4, zeros kept)"
+            # the distillation recipe: AdamW 1e-3 cosine, T 4, from the unpruned model
+            ft "$OUT/${model}_u$r.onnx" "$OUT/${model}_u${r}_kd.onnx" "$DATA/$model.onnx" --keep-sparsity
+            echo "unstructured global L1 $r $model: top1 $before -> $(pct "$OUT/${model}_u${r}_kd.onnx") (1 epoch self-distillation AdamW 1e-3 cosine, zeros kept)"
         done
     done
     ;;
