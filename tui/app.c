@@ -23,6 +23,7 @@ void app_init(app_state *s)
     s->rows = 24;
     s->cols = 80;
     s->inspect_node = -1;
+    s->act_node = -1;
     s->log_follow = true;
     s->limit = 256;
     s->quant_bits = 8;
@@ -30,6 +31,14 @@ void app_init(app_state *s)
     s->distill_teacher = -1;
     s->plan_loss = NAN;
     s->plan_measured = NAN;
+}
+
+static void act_stats_free(app_state *s)
+{
+    pare_free(s->act.name);
+    pare_free(s->act.l1);
+    memset(&s->act, 0, sizeof s->act);
+    s->act_node = -1;
 }
 
 static void weights_free(app_state *s)
@@ -50,6 +59,7 @@ static void model_close(app_state *s)
     plan_free(s);
     layers_tree_free(s);
     weights_free(s);
+    act_stats_free(s);
     pare_stats_free(s->stats);
     pare_graph_free(s->graph);
     pare_free(s->order);
@@ -157,10 +167,13 @@ uint64_t app_plan_key(const app_state *s)
 
 int app_inspect_lines(const app_state *s)
 {
-    int n = 0;
+    /* the output block (or the line saying r measures it) and a blank */
+    int n = s->act_node == s->inspect_node && s->act.numel
+                ? 2 + APP_HIST_ROWS + 1 + (s->act.n_channels ? 1 + s->act.n_channels : 0) + 1
+                : 2;
 
     for (int i = 0; i < s->n_weights; i++)
-        n += 2 + APP_HIST_ROWS + 1 + (s->weights[i].n_channels ? 1 + s->weights[i].n_channels : 0) + 1;
+        n += 3 + APP_HIST_ROWS + 1 + (s->weights[i].n_channels ? 1 + s->weights[i].n_channels : 0) + 1;
     return n;
 }
 
@@ -417,10 +430,9 @@ int act_screen_next(app_state *s, int dir)
     return act_screen_set(s, (s->screen + dir + SCREEN_COUNT) % SCREEN_COUNT);
 }
 
-/* Statistics of one f32 weight tensor. */
-static bool weight_compute(app_weight *w, const pare_value *v, int index)
+bool app_tensor_stats(app_weight *w, const char *name, int index, const pare_tensor *t,
+                      bool activation)
 {
-    const pare_tensor *t = v->init;
     const float *x = pare_tensor_f32(t);
     int64_t n = pare_tensor_numel(t), zeros = 0;
     double sum = 0, sq = 0, lo = INFINITY, hi = -INFINITY, width;
@@ -430,7 +442,8 @@ static bool weight_compute(app_weight *w, const pare_value *v, int index)
     w->ndim = t->ndim;
     memcpy(w->dims, t->dims, sizeof w->dims);
     w->numel = n;
-    w->name = pare_strdup(v->name ? v->name : "");
+    w->activation = activation;
+    w->name = pare_strdup(name ? name : "");
     if (!w->name)
         return false;
     for (int64_t i = 0; i < n; i++) {
@@ -460,7 +473,21 @@ static bool weight_compute(app_weight *w, const pare_value *v, int index)
         b = width > 0 ? (int)(((double)x[i] - w->min) / width * APP_HIST_BINS) : 0;
         w->hist[clampi(b, 0, APP_HIST_BINS - 1)]++;
     }
-    if (t->ndim >= 2 && t->dims[0] > 0 && t->dims[0] <= 1 << 20) {
+    if (activation && t->ndim >= 2 && t->dims[0] > 0 && t->dims[1] > 0 && t->dims[1] <= 1 << 20) {
+        /* [samples, channels, ...]: mean |x| per channel */
+        int64_t inner = n / (t->dims[0] * t->dims[1]);
+
+        w->n_channels = (int)t->dims[1];
+        w->l1 = pare_calloc((size_t)w->n_channels, sizeof *w->l1);
+        if (!w->l1)
+            return false;
+        for (int64_t b = 0; b < t->dims[0]; b++)
+            for (int c = 0; c < w->n_channels; c++)
+                for (int64_t i = 0; i < inner; i++)
+                    w->l1[c] += fabs((double)x[(b * w->n_channels + c) * inner + i]);
+        for (int c = 0; c < w->n_channels && n; c++)
+            w->l1[c] /= (double)(t->dims[0] * inner);
+    } else if (!activation && t->ndim >= 2 && t->dims[0] > 0 && t->dims[0] <= 1 << 20) {
         int64_t per = n / t->dims[0];
 
         w->n_channels = (int)t->dims[0];
@@ -498,7 +525,7 @@ int act_inspect(app_state *s)
 
         if (!val || !val->init || val->init->dtype != PARE_F32 || !val->init->data)
             continue;
-        if (!weight_compute(&s->weights[n], val, v)) {
+        if (!app_tensor_stats(&s->weights[n], val->name, v, val->init, false)) {
             pare_free(s->weights[n].name);
             s->n_weights = n;
             pare_fail(&err, PARE_ENOMEM, s->model_name, "out of memory");

@@ -68,8 +68,10 @@ typedef struct app_weight {
     double min, max, mean, std;
     double sparsity;          /* fraction of exact zeros */
     int64_t hist[APP_HIST_BINS];
-    int n_channels;           /* dims[0] when ndim >= 2, else 0 */
-    double *l1;               /* per output channel L1 norm (owned), n_channels */
+    int n_channels;           /* dims[0] (weights) or dims[1] (activations) when ndim >= 2 */
+    double *l1;               /* per channel: weights the L1 norm, activations the mean |x|
+                                 (owned), n_channels */
+    bool activation;          /* a layer output measured on data (dims[0]: samples) */
 } app_weight;
 
 /* Line prompts (the message line becomes an input line). */
@@ -102,7 +104,8 @@ typedef struct app_pair {
 enum { JOB_SENS, JOB_EVAL, JOB_PTQ, JOB_COMPRESS,
        JOB_MEASURE,               /* Plan m: prune by the plan, measure the drop on the sweep's data */
        JOB_QERR,                  /* Quant m: per-tensor quantization error table */
-       JOB_QSENS };               /* Quant v: quantization sensitivity per layer */
+       JOB_QSENS,                 /* Quant v: quantization sensitivity per layer */
+       JOB_ACT };                 /* Inspect r: the layer's output on a few batches */
 enum { JS_QUEUED, JS_RUNNING, JS_DONE, JS_FAILED, JS_CANCELED };
 #define APP_JOB_LINES 12
 
@@ -148,6 +151,8 @@ typedef struct app_state {
 
     /* Inspect */
     int inspect_node;         /* -1: none */
+    app_weight act;           /* output statistics of act_node (numel 0: none yet) */
+    int act_node;             /* the node act describes; -1: none */
     app_weight *weights;      /* owned */
     int n_weights;
     int inspect_top;
@@ -328,6 +333,10 @@ int act_sens_run(app_state *s);                  /* Sensitivity: r starts a swee
 int act_sens_sort(app_state *s, int column);
 int act_sens_target(app_state *s, double target); /* t: ratios pare_prune_select picks */
 int act_quant_toggle(app_state *s);              /* Space: skip / quantize */
+/* Statistics of a float tensor into w (histogram, per-channel values along
+ * channel_axis: L1 norms for weights, mean |x| for activations). */
+bool app_tensor_stats(app_weight *w, const char *name, int value, const pare_tensor *t,
+                      bool activation);
 /* a: quantize the plan with QAT (QuantAware) / PTQ (QuantPost). */
 int act_quant_mode(app_state *s);
 /* t: the bits of the tensor under the cursor (2..8; 0 = the plan's bits). */

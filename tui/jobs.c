@@ -312,6 +312,13 @@ typedef struct work {
     int n_s;
     double sfp32, sfull;      /* x100 */
     bool stop1;
+    /* JOB_ACT: the inspected node's first output over the samples */
+    int act_node;
+    char act_value[1024];
+    float *abuf;
+    int64_t anumel, acap;
+    int andim;
+    int64_t adims[PARE_MAX_DIMS];
 } work;
 
 static pare_status open_data(const work *w, int batch, pare_dataset **ds, pare_error *err)
@@ -581,6 +588,66 @@ static pare_status run_qerr(work *w, const pare_progress *prog, pare_error *err)
     return rc;
 }
 
+/* The inspected layer's output on the samples, concatenated along the batch. */
+static pare_status run_act(work *w, const pare_progress *prog, pare_error *err)
+{
+    enum { BATCH = 64 };
+    pare_dataset *ds = NULL;
+    pare_exec *x = NULL;
+    const char *taps[1] = {w->act_value};
+    pare_exec_opts eo = {.batch = BATCH, .taps = taps, .n_taps = 1};
+    int64_t count = 0;
+    pare_status rc = open_data(w, BATCH, &ds, err);
+
+    if (rc == PARE_OK) {
+        count = pare_dataset_count(ds);
+        rc = pare_exec_new(w->g, &eo, &x, err);
+    }
+    for (int64_t pos = 0; rc == PARE_OK && pos < count; pos += BATCH) {
+        int64_t n = count - pos < BATCH ? count - pos : BATCH, per;
+        const pare_tensor *t;
+        pare_progress_event ev = {.stage = "run", .done = pos / BATCH, .unit = "batch",
+                                  .total = (count + BATCH - 1) / BATCH, .loss = NAN,
+                                  .metric = NAN, .detail = w->act_value};
+
+        if (!pare_progress_report(prog, &ev)) {
+            rc = pare_fail(err, PARE_ECANCELED, NULL, "cancelled");
+            break;
+        }
+        rc = pare_dataset_fill(ds, pos, n, pare_exec_input(x, 0), NULL, err);
+        if (rc == PARE_OK)
+            rc = pare_exec_run(x, err);
+        if (rc != PARE_OK)
+            break;
+        t = pare_exec_value(x, w->act_value);
+        if (!t || t->dtype != PARE_F32 || t->ndim < 1 || t->dims[0] != BATCH) {
+            rc = pare_fail(err, PARE_EUNSUPPORTED, w->act_value,
+                           "'%s' is not a float tensor with the batch first", w->act_value);
+            break;
+        }
+        per = pare_tensor_numel(t) / BATCH;
+        if (w->anumel + n * per > w->acap) {
+            int64_t cap = (w->anumel + n * per) * 2;
+            float *grown = pare_realloc(w->abuf, (size_t)cap * sizeof *grown);
+            if (!grown) {
+                rc = pare_fail(err, PARE_ENOMEM, NULL, "out of memory");
+                break;
+            }
+            w->abuf = grown;
+            w->acap = cap;
+        }
+        memcpy(w->abuf + w->anumel, pare_tensor_f32(t), (size_t)(n * per) * sizeof *w->abuf);
+        w->anumel += n * per;
+        w->andim = t->ndim;
+        memcpy(w->adims, t->dims, sizeof w->adims);
+    }
+    w->adims[0] = count;
+    w->samples = count;
+    pare_exec_free(x);
+    pare_dataset_free(ds);
+    return rc;
+}
+
 static pare_status run_qsens(work *w, const pare_progress *prog, pare_error *err)
 {
     pare_dataset *ds = NULL;
@@ -637,6 +704,7 @@ static pare_status run_work(void *arg, const pare_progress *prog, pare_error *er
     case JOB_MEASURE: return run_measure(w, prog, err);
     case JOB_QERR: return run_qerr(w, prog, err);
     case JOB_QSENS: return run_qsens(w, prog, err);
+    case JOB_ACT: return run_act(w, prog, err);
     default: return run_compress(w, prog, err);
     }
 }
@@ -664,6 +732,7 @@ void plan_job_work_free(app_job *j)
         pare_free(w->snode[i]);
     pare_free(w->snode);
     pare_free(w->sdrop);
+    pare_free(w->abuf);
     pare_prune_groups_free(w->gs);
     pare_sens_result_free(w->sens);
     if (w->kind == JOB_COMPRESS)
@@ -823,6 +892,16 @@ int act_job_start(app_state *s, int kind)
         plan_job_work_free(&tmp);
         return APP_FX_REDRAW;
     }
+    if (kind == JOB_ACT) {
+        const pare_node *nd = s->inspect_node >= 0 ? &s->graph->nodes[s->inspect_node] : NULL;
+
+        if (!nd || nd->n_outputs < 1 || nd->outputs[0] < 0) {
+            plan_job_work_free(&tmp);
+            return APP_FX_NONE;
+        }
+        w->act_node = s->inspect_node;
+        snprintf(w->act_value, sizeof w->act_value, "%s", s->graph->values[nd->outputs[0]].name);
+    }
     if (kind == JOB_MEASURE && s->sens && s->sens_data[0]) {
         /* the sweep's data and samples: its drops and this one compare */
         snprintf(w->data, sizeof w->data, "%s", s->sens_data);
@@ -832,7 +911,7 @@ int act_job_start(app_state *s, int kind)
         w->plan_key = app_plan_key(s);
         w->predicted = s->plan_loss;
     }
-    if (kind != JOB_COMPRESS && ratios &&
+    if (kind != JOB_COMPRESS && kind != JOB_ACT && ratios &&
         pare_prune_apply(s->graph, s->groups, s->ratio, NULL, &w->planned, NULL, &err) != PARE_OK) {
         app_log_error(s, &err);
         plan_job_work_free(&tmp);
@@ -880,8 +959,8 @@ int act_job_start(app_state *s, int kind)
     snprintf(name, sizeof name, "%s%s, %ld samples",
              kind == JOB_EVAL ? "eval" : kind == JOB_PTQ ? "PTQ" : kind == JOB_MEASURE ? "measure"
              : kind == JOB_QERR ? "quant error table" : kind == JOB_QSENS ? "quant sensitivity"
-             : "compress: the plan's stages",
-             kind != JOB_COMPRESS && ratios ? " of the pruned plan" : "", w->limit);
+             : kind == JOB_ACT ? "layer output statistics" : "compress: the plan's stages",
+             kind != JOB_COMPRESS && kind != JOB_ACT && ratios ? " of the pruned plan" : "", w->limit);
     if (submit(s, w, name) && kind == JOB_MEASURE)
         s->plan_measure_job = s->jobs[s->n_jobs - 1].id;
     return APP_FX_REDRAW;
@@ -1047,6 +1126,30 @@ static void job_finish(app_state *s, app_job *j)
         s->qerr_algo = (int)w->qo.algo;
         s->qerr_planned = w->planned != NULL;
         result_line(j, "(worst first; every tensor: see the Quant screen)");
+        break;
+    case JOB_ACT:
+        result_line(j, "output %s of %s on %lld samples", w->act_value,
+                    s->graph && w->act_node < s->graph->n_nodes ? s->graph->nodes[w->act_node].name : "?",
+                    (long long)w->samples);
+        if (!same || !w->anumel)
+            break;
+        {
+            pare_tensor t;
+            app_weight a;
+
+            pare_tensor_view(&t, PARE_F32, w->andim, w->adims, w->abuf);
+            if (!app_tensor_stats(&a, w->act_value, -1, &t, true)) {
+                pare_free(a.name);
+                pare_free(a.l1);
+                break;
+            }
+            pare_free(s->act.name);
+            pare_free(s->act.l1);
+            s->act = a;
+            s->act_node = w->act_node;
+            result_line(j, "min %.4g  max %.4g  mean %.4g  std %.4g  zeros %.1f%% (see Inspect)", a.min,
+                        a.max, a.mean, a.std, 100 * a.sparsity);
+        }
         break;
     case JOB_QSENS:
         result_line(j, "quantization sensitivity of %d layers on %lld samples, %d bits, %s%s", w->n_s,

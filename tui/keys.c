@@ -78,6 +78,7 @@ static int k_qon(app_state *s, int key) { (void)key; return act_quant_enable(s);
 static int k_qerr(app_state *s, int key) { (void)key; return act_job_start(s, JOB_QERR); }
 static int k_qsens(app_state *s, int key) { (void)key; return act_job_start(s, JOB_QSENS); }
 static int k_qmode(app_state *s, int key) { (void)key; return act_quant_mode(s); }
+static int k_act(app_state *s, int key) { (void)key; return act_job_start(s, JOB_ACT); }
 static int k_tbits(app_state *s, int key)
 {
     (void)key;
@@ -296,6 +297,7 @@ static const key_binding jobs_keys[] = {
 
 static const key_binding inspect_keys[] = {
     MOVES("line"),
+    {'r', "r", "run :limit samples: this layer's output statistics (a job)", k_act, "Run"},
     {TK_LEFT, "h/Left", "back to Layers", k_layers, NULL},
     {'h', "h/Left", "back to Layers", k_layers, NULL},
     {'q', "q", "back to Layers", k_back, "Back"},

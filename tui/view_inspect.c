@@ -2,6 +2,7 @@
  * with block characters (ASCII fallback) and per-output-channel L1 norms as a
  * bar chart. The content is a list of lines (app_inspect_lines) scrolled by
  * inspect_top. */
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -45,7 +46,33 @@ static void hbar(grid *g, int x, int y, int eighths)
         grid_put(g, x + full, y, 0x2590 - (uint32_t)rest, rest >= 4 ? '+' : ' ', 0, GC_ACCENT);
 }
 
-static void draw_weight(const app_weight *w, cursor *c)
+/* The quantization error of a weight from the last error-table job. */
+static void draw_quant_line(const app_state *s, const app_weight *w, cursor *c)
+{
+    int y = screen_y(c);
+
+    c->line++;
+    if (y < 0)
+        return;
+    for (int i = 0; i < s->n_qt; i++)
+        if (s->qt[i].value == w->value && s->qt[i].is_weight) {
+            if (!isnan(s->qt[i].err_sqnr))
+                grid_printf(c->g, 2, y, c->g->w - 2, 0, GC_DEFAULT,
+                            "quantized to %d bits (%s): SQNR %.1f dB  cos %.4f", s->qerr_bits,
+                            plan_algo_label(s->qerr_algo), s->qt[i].err_sqnr, s->qt[i].err_cos);
+            else
+                grid_text(c->g, 2, y, c->g->w - 2,
+                          "quantization error: m on Quant measures it for the plan's bits", GA_DIM,
+                          GC_DEFAULT);
+            return;
+        }
+    grid_text(c->g, 2, y, c->g->w - 2,
+              w->ndim == 1 ? "a bias: int32, scale = input scale x weight scale, when quantized"
+                           : "not quantized (only Conv, Gemm and MatMul weights are)",
+              GA_DIM, GC_DEFAULT);
+}
+
+static void draw_weight(const app_state *s, const app_weight *w, cursor *c)
 {
     grid *g = c->g;
     char shape[96], num[32];
@@ -58,15 +85,22 @@ static void draw_weight(const app_weight *w, cursor *c)
         snprintf(shape + strlen(shape), sizeof shape - strlen(shape), "%s%lld", d ? ", " : "",
                  (long long)w->dims[d]);
     snprintf(shape + strlen(shape), sizeof shape - strlen(shape), "]");
-    if ((y = screen_y(c)) >= 0)
-        grid_printf(g, 0, y, g->w, GA_BOLD, GC_DEFAULT, "%s  float32 %s  %s values", w->name, shape,
-                    grid_fmt_count(w->numel, num, sizeof num));
+    if ((y = screen_y(c)) >= 0) {
+        if (w->activation)
+            grid_printf(g, 0, y, g->w, GA_BOLD, GC_DEFAULT, "output %s  %s  on %lld samples", w->name,
+                        shape, (long long)w->dims[0]);
+        else
+            grid_printf(g, 0, y, g->w, GA_BOLD, GC_DEFAULT, "%s  float32 %s  %s values", w->name,
+                        shape, grid_fmt_count(w->numel, num, sizeof num));
+    }
     c->line++;
     if ((y = screen_y(c)) >= 0)
         grid_printf(g, 2, y, g->w - 2, 0, GC_DEFAULT,
                     "min %.4g  max %.4g  mean %.4g  std %.4g  sparsity %.1f%%", w->min, w->max,
                     w->mean, w->std, 100.0 * w->sparsity);
     c->line++;
+    if (!w->activation)
+        draw_quant_line(s, w, c);
     for (int b = 0; b < APP_HIST_BINS; b++)
         peak = w->hist[b] > peak ? w->hist[b] : peak;
     for (int r = 0; r < APP_HIST_ROWS; r++, c->line++) {
@@ -99,7 +133,8 @@ static void draw_weight(const app_weight *w, cursor *c)
 
         if ((y = screen_y(c)) >= 0)
             grid_printf(g, 2, y, g->w - 2, GA_BOLD, GC_DEFAULT,
-                        "per-output-channel L1 norm (%d channels)", w->n_channels);
+                        w->activation ? "per-channel mean |x| (%d channels)"
+                                      : "per-output-channel L1 norm (%d channels)", w->n_channels);
         c->line++;
         for (int ch = 0; ch < w->n_channels; ch++)
             lmax = w->l1[ch] > lmax ? w->l1[ch] : lmax;
@@ -132,10 +167,21 @@ void view_inspect_draw(const app_state *s, grid *g, int y0, int rows)
                 s->graph->nodes[s->inspect_node].op_type,
                 pare_stats_shape_format(s->stats, &s->stats->layers[s->inspect_node].out, shape,
                                         sizeof shape));
-    if (!s->n_weights)
-        grid_text(g, 1, y0 + 1, g->w - 1, "this layer has no float weight tensors", 0, GC_DEFAULT);
+    if (s->act_node == s->inspect_node && s->act.numel) {
+        draw_weight(s, &s->act, &c);
+    } else {
+        int y = screen_y(&c);
+
+        if (y >= 0)
+            grid_text(g, 0, y, g->w, "r: run the model on :limit samples for this layer's output "
+                      "statistics", GA_DIM, GC_DEFAULT);
+        c.line += 2;
+    }
+    if (!s->n_weights && (c.line - c.top) < c.rows && c.line >= c.top)
+        grid_text(g, 1, c.y0 + c.line - c.top, g->w - 1, "this layer has no float weight tensors", 0,
+                  GC_DEFAULT);
     for (int i = 0; i < s->n_weights; i++)
-        draw_weight(&s->weights[i], &c);
+        draw_weight(s, &s->weights[i], &c);
     last = s->inspect_top + rows - 2 < total ? s->inspect_top + rows - 2 : total;
     grid_fill(g, 0, y0 + rows - 1, g->w, 1, GA_BOLD, GC_HEADER);
     grid_printf(g, 0, y0 + rows - 1, g->w, GA_BOLD, GC_HEADER, "%d weight tensor%s  lines %d-%d of %d",

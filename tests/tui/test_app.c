@@ -202,7 +202,10 @@ static void test_inspect_conv_weights(void **state)
         total += s->weights[0].hist[b];
     assert_int_equal(total, 150);
     assert_int_equal(s->weights[1].n_channels, 0); /* bias: 1-D */
-    assert_int_equal(app_inspect_lines(s), (2 + APP_HIST_ROWS + 1 + 1 + 6 + 1) + (2 + APP_HIST_ROWS + 1 + 1));
+    /* the line offering r (output statistics) and a blank, then per weight:
+       name, statistics, quantization error, histogram, range, channels, blank */
+    assert_int_equal(app_inspect_lines(s),
+                     2 + (3 + APP_HIST_ROWS + 1 + 1 + 6 + 1) + (3 + APP_HIST_ROWS + 1 + 1));
     keys_dispatch(s, 'j', 0, 0);
     assert_int_equal(s->inspect_top, 1);
     keys_dispatch(s, TK_END, 0, 0);
@@ -920,6 +923,54 @@ static void test_quant_error_job(void **state)
     grid_fini(&g);
 }
 
+/* r on Inspect: the layer's output on :limit samples as a job; statistics
+ * of the first conv's output ([samples, 16, 28, 28]) and per-channel means;
+ * weights show where their quantization error comes from */
+static void test_inspect_activation(void **state)
+{
+    app_state *s = *state;
+    grid g;
+    int conv = -1;
+
+    for (int r = 0; r < s->n_rows && conv < 0; r++)
+        if (!strcmp(s->graph->nodes[s->order[r]].op_type, "Conv")) {
+            conv = s->order[r];
+            s->cursor = r;
+        }
+    assert_true(conv >= 0);
+    assert_int_equal(act_inspect(s), APP_FX_REDRAW);
+    assert_int_equal(s->screen, SCREEN_INSPECT);
+    assert_true(grid_init(&g, 100, 40));
+    view_app_draw(s, &g);
+    assert_true(grid_contains(&g, "r: run the model", true));
+    assert_true(grid_contains(&g, "m on Quant measures it", true));
+    keys(s, "r");
+    assert_int_equal(s->n_jobs, 1);
+    assert_int_equal(s->jobs[0].kind, JOB_ACT);
+    wait_jobs(s);
+    if (s->jobs[0].state != JS_DONE)
+        fprintf(stderr, "activation job: %s\n", s->jobs[0].error);
+    assert_int_equal(s->jobs[0].state, JS_DONE);
+    assert_int_equal(s->act_node, conv);
+    assert_true(s->act.activation);
+    assert_int_equal(s->act.ndim, 4);
+    assert_int_equal(s->act.dims[0], s->limit);
+    assert_int_equal(s->act.numel, s->limit * s->act.dims[1] * s->act.dims[2] * s->act.dims[3]);
+    assert_int_equal(s->act.n_channels, (int)s->act.dims[1]);
+    assert_true(s->act.min < 0 && s->act.max > 0); /* a conv output before its Relu */
+    assert_true(s->act.std > 0);
+    for (int c = 0; c < s->act.n_channels; c++)
+        assert_true(s->act.l1[c] >= 0);
+    view_app_draw(s, &g);
+    assert_true(grid_contains(&g, "per-channel mean |x|", true));
+    {
+        char want[64];
+        snprintf(want, sizeof want, "on %ld samples", s->limit);
+        assert_true(grid_contains(&g, want, true));
+    }
+    grid_fini(&g);
+}
+
 /* a on Quant: the plan quantizes by QAT (QuantAware + TrainConfig) instead
  * of PTQ; saved, runnable and opened back */
 static void test_qat_plan(void **state)
@@ -1160,6 +1211,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_quant_toggles, setup_resnet, teardown),
         cmocka_unit_test_setup_teardown(test_quant_sens_job, setup_resnet, teardown),
         cmocka_unit_test_setup_teardown(test_qat_plan, setup_resnet, teardown),
+        cmocka_unit_test_setup_teardown(test_inspect_activation, setup_resnet, teardown),
         cmocka_unit_test_setup_teardown(test_distill_pairs, setup_resnet, teardown),
         cmocka_unit_test_setup_teardown(test_channels_differ_needs_adapter, setup_resnet, teardown),
         cmocka_unit_test_setup_teardown(test_save_and_load_plan, setup_resnet, teardown),
