@@ -5,25 +5,6 @@
 #include "pare/alloc.h"
 #include "quant_internal.h"
 
-/* "did you mean" over value and node names. */
-static const char *closest(const pare_graph *g, const char *word)
-{
-    const char **cands = pare_alloc((size_t)(g->n_values + g->n_nodes + 1) * sizeof *cands);
-    const char *near = NULL;
-    int n = 0;
-
-    if (!cands)
-        return NULL;
-    for (int v = 0; v < g->n_values; v++)
-        cands[n++] = g->values[v].name;
-    for (int i = 0; i < g->n_nodes; i++)
-        if (g->nodes[i].name && g->nodes[i].name[0])
-            cands[n++] = g->nodes[i].name;
-    near = pare_closest_word(word, cands, n);
-    pare_free(cands);
-    return near;
-}
-
 pare_status quant_tensor_bits(const pare_graph *g, const pare_quant_opts *o, int *act, int *w,
                               char ***warnings, int *n_warnings, pare_error *err)
 {
@@ -46,7 +27,7 @@ pare_status quant_tensor_bits(const pare_graph *g, const pare_quant_opts *o, int
         int v = pare_graph_find_value(g, b->name);
         if (v < 0) {
             if (pare_graph_find_node(g, b->name) < 0) {
-                const char *near = closest(g, b->name);
+                const char *near = quant_closest_name(g, b->name);
                 if (o->strict) {
                     pare_fail(err, PARE_EINPUT, "tensor_bits", "'%s' is not a value or node of "
                               "the model", b->name);

@@ -117,8 +117,7 @@ static bool node_matches_pattern(const pare_graph *g, const pare_node *node, con
     return false;
 }
 
-/* "did you mean" over value and node names. */
-static const char *closest_name(const pare_graph *g, const char *word)
+const char *quant_closest_name(const pare_graph *g, const char *word)
 {
     const char **cands = pare_alloc((size_t)(g->n_values + g->n_nodes + 1) * sizeof *cands);
     const char *near = NULL;
@@ -139,7 +138,7 @@ static const char *closest_name(const pare_graph *g, const char *word)
 static pare_status unknown_skip(const pare_graph *g, const pare_quant_opts *o, quant_sel *s,
                                 const char *name, pare_error *err)
 {
-    const char *near = closest_name(g, name);
+    const char *near = quant_closest_name(g, name);
     char hint[320] = "";
 
     if (near)

@@ -58,6 +58,9 @@ pare_status quant_exec_new(const pare_graph *g, const pare_dataset *ds, int batc
                            const char *const *taps, int n_taps, int n_threads,
                            pare_exec **out, pare_error *err);
 
+/* "did you mean" over g's value and node names (NULL: nothing close). */
+const char *quant_closest_name(const pare_graph *g, const char *word);
+
 /* Appends a formatted warning to a growable list. */
 pare_status quant_warn(char ***list, int *n, pare_error *err, const char *fmt, ...)
     PARE_PRINTF(4, 5);

@@ -17,6 +17,9 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
+bench_dir=$here
+# shellcheck source=tests/bench/lib.sh
+. "$here/lib.sh"
 pare=$top/build/tui/pare models=lenet5,resnet8,resnet8_bn,tiny_vit batch=64 rounds=3
 repeat=100 threads=2 write=0 docs=$top/docs/benchmarks.md
 while [ $# -gt 0 ]; do
@@ -44,15 +47,6 @@ fi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-ort_ms() { # MODEL -> median ms (or "skip")
-    local out rc=0
-    out=$(node "$here/ort_bench.js" --model "$1" --batch "$batch" --threads "$threads" \
-        --warmup 10 --repeat "$repeat" 2>/dev/null) || rc=$?
-    [ $rc -eq 77 ] && { echo skip; return; }
-    [ $rc -eq 0 ] || { echo "ort_bench failed on $1" >&2; exit 1; }
-    echo "$out" | grep -o '"median_ms": *[0-9.e-]*' | sed 's/.*: *//'
-}
-median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 
 rows=()
 for m in ${models//,/ }; do
@@ -92,12 +86,5 @@ if [ $write = 1 ]; then
         echo
         echo "$table"
     )
-    /usr/bin/python3 - "$docs" "$section" <<'PY'
-import re, sys
-path, section = sys.argv[1], sys.argv[2]
-text = open(path).read()
-pat = re.compile(r"## Quantization\n.*?(?=\n## |\Z)", re.S)
-text = pat.sub(lambda m: section + "\n", text) if pat.search(text) else text.rstrip("\n") + "\n\n" + section + "\n"
-open(path, "w").write(text)
-PY
+    write_docs_section "$docs" "$section"
 fi

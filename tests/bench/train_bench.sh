@@ -17,6 +17,9 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
+bench_dir=$here
+# shellcheck source=tests/bench/lib.sh
+. "$here/lib.sh"
 pare=$top/build/tui/pare iters=200 rounds=3 threads=2 write=0 docs=$top/docs/benchmarks.md
 while [ $# -gt 0 ]; do
     case $1 in
@@ -94,12 +97,5 @@ if [ $write = 1 ]; then
         echo
         echo "$table"
     )
-    /usr/bin/python3 - "$docs" "$section" <<'PY'
-import re, sys
-path, section = sys.argv[1], sys.argv[2]
-text = open(path).read()
-pat = re.compile(r"## Training throughput\n.*?(?=\n## |\Z)", re.S)
-text = pat.sub(lambda m: section + "\n", text) if pat.search(text) else text.rstrip("\n") + "\n\n" + section + "\n"
-open(path, "w").write(text)
-PY
+    write_docs_section "$docs" "$section"
 fi

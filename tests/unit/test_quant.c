@@ -24,8 +24,7 @@
 #include "pare/quant.h"
 
 #include "gradcheck.h"
-
-#define SAMPLE_DIR PARE_TEST_DATA "/fmnist-sample"
+#include "quant_fixture.h"
 
 /* ---- helpers ---- */
 
@@ -42,27 +41,6 @@ static double nrand(void)
     return sqrt(-2.0 * log(u)) * cos(2.0 * M_PI * v);
 }
 
-static pare_graph *load_model(const char *name)
-{
-    char path[512];
-    pare_graph *g = NULL;
-    pare_error err = {0};
-    snprintf(path, sizeof path, "%s/%s.onnx", PARE_TEST_DATA, name);
-    if (pare_graph_load(path, &g, &err) != PARE_OK)
-        fail_msg("load %s: %s", path, err.msg);
-    return g;
-}
-
-static pare_dataset *sample(void)
-{
-    pare_dataset *ds = NULL;
-    pare_error err = {0};
-    pare_data_opts o = {.search_dir = SAMPLE_DIR};
-    unsetenv("PARE_FASHION_MNIST");
-    if (pare_dataset_open("fashion-mnist", &o, &ds, &err) != PARE_OK)
-        fail_msg("sample: %s", err.msg);
-    return ds;
-}
 
 static int count_op(const pare_graph *g, const char *op)
 {
