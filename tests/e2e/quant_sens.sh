@@ -8,39 +8,9 @@
 # Exit 0 = pass, 77 = skipped, anything else = fail.
 set -u
 case_name=${1:?usage: quant_sens.sh CASE}
-: "${PARE:?}" "${SRC:?}" "${WORK:?}" "${FMNIST:?}"
-DATA=$SRC/tests/data
-SAMPLE=$DATA/fmnist-sample
-rm -rf "$WORK"
-mkdir -p "$WORK"
-cd "$WORK" || exit 1
+# shellcheck source=tests/e2e/lib.sh
+. "$(dirname "$0")/lib.sh"
 export PARE_FASHION_MNIST=$SAMPLE
-export PARE_THREADS=${PARE_THREADS:-1}
-
-fail() {
-    echo "FAIL [$case_name]: $*" >&2
-    for f in out err; do
-        if [ -s "$WORK/$f" ]; then
-            echo "--- $f:" >&2
-            head -c 4000 "$WORK/$f" >&2
-        fi
-    done
-    exit 1
-}
-
-run() {
-    local want=$1
-    shift
-    "$PARE" "$@" >"$WORK/out" 2>"$WORK/err"
-    local got=$?
-    [ "$got" -eq "$want" ] || fail "pare $* exited $got, expected $want"
-}
-
-has() { grep -q -- "$2" "$WORK/$1" || fail "$1 lacks '$2'"; }
-hasnt() { ! grep -q -- "$2" "$WORK/$1" || fail "$1 has '$2'"; }
-need_fmnist() {
-    [ -f "$FMNIST/t10k-images-idx3-ubyte.gz" ] || { echo "SKIP: no Fashion-MNIST in $FMNIST"; exit 77; }
-}
 # the YAML skip-list snippet `pare sens --quant --target-drop` prints, in a job
 job_with_snippet() {
     sed -n '/^QuantPost:/,/skip_tensor_list/p' "$WORK/out" >"$WORK/snippet"

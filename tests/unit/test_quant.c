@@ -88,32 +88,6 @@ static double top1(const pare_graph *g, pare_dataset *ds)
     return pare_accuracy_top1(&acc);
 }
 
-/* Mean |logit difference| of q vs g on the sample. */
-static double logit_error(const pare_graph *g, const pare_graph *q, pare_dataset *ds)
-{
-    pare_exec *xf = NULL, *xq = NULL;
-    pare_exec_opts eo = {.batch = 64};
-    pare_error err = {0};
-    double e = 0;
-    int64_t n = pare_dataset_count(ds) / 64 * 64, cnt = 0;
-
-    assert_int_equal(pare_exec_new(g, &eo, &xf, &err), PARE_OK);
-    assert_int_equal(pare_exec_new(q, &eo, &xq, &err), PARE_OK);
-    for (int64_t pos = 0; pos < n; pos += 64) {
-        const pare_tensor *yf, *yq;
-        assert_int_equal(pare_dataset_fill(ds, pos, 64, pare_exec_input(xf, 0), NULL, &err), PARE_OK);
-        assert_int_equal(pare_dataset_fill(ds, pos, 64, pare_exec_input(xq, 0), NULL, &err), PARE_OK);
-        assert_int_equal(pare_exec_run(xf, &err), PARE_OK);
-        assert_int_equal(pare_exec_run(xq, &err), PARE_OK);
-        yf = pare_exec_output(xf, 0);
-        yq = pare_exec_output(xq, 0);
-        for (int64_t k = 0; k < pare_tensor_numel(yf); k++, cnt++)
-            e += fabs((double)pare_tensor_f32(yq)[k] - pare_tensor_f32(yf)[k]);
-    }
-    pare_exec_free(xf);
-    pare_exec_free(xq);
-    return e / (double)(cnt ? cnt : 1);
-}
 
 /* ---- scale / zero point ---- */
 
@@ -974,11 +948,11 @@ static void test_reconstruct_layer_wise(void **state)
     o.recon_level = PARE_QUANT_RECON_LAYER_WISE;
     q = quantize(g, ds, &o, &rep);
     a0 = top1(q, ds);
-    e0 = logit_error(g, q, ds);
+    e0 = logit_diff(g, q, ds, false);
     assert_int_equal(pare_quant_reconstruct(g, q, ds, &o, rep, NULL, &err), PARE_OK);
     assert_int_equal(rep->n_reconstructed, 5);
     a1 = top1(q, ds);
-    e1 = logit_error(g, q, ds);
+    e1 = logit_diff(g, q, ds, false);
     printf("lenet5 W3A8 on the sample: nearest rounding %.2f %% (|logit err| %.4f), "
            "AdaRound %.2f %% (%.4f)\n", 100 * a0, e0, 100 * a1, e1);
     assert_true(e1 < e0);

@@ -47,34 +47,6 @@ static pare_graph *quantize(const pare_graph *g, pare_dataset *ds, const pare_qu
     return q;
 }
 
-/* Mean squared logit difference of q vs g on the sample. */
-static double logit_mse(const pare_graph *g, const pare_graph *q, pare_dataset *ds)
-{
-    pare_exec *xf = NULL, *xq = NULL;
-    pare_exec_opts eo = {.batch = 64};
-    pare_error err = {0};
-    double e = 0;
-    int64_t n = pare_dataset_count(ds) / 64 * 64, cnt = 0;
-
-    assert_int_equal(pare_exec_new(g, &eo, &xf, &err), PARE_OK);
-    assert_int_equal(pare_exec_new(q, &eo, &xq, &err), PARE_OK);
-    for (int64_t pos = 0; pos < n; pos += 64) {
-        const pare_tensor *a, *b;
-        assert_int_equal(pare_dataset_fill(ds, pos, 64, pare_exec_input(xf, 0), NULL, &err), PARE_OK);
-        assert_int_equal(pare_dataset_fill(ds, pos, 64, pare_exec_input(xq, 0), NULL, &err), PARE_OK);
-        assert_int_equal(pare_exec_run(xf, &err), PARE_OK);
-        assert_int_equal(pare_exec_run(xq, &err), PARE_OK);
-        a = pare_exec_output(xf, 0);
-        b = pare_exec_output(xq, 0);
-        for (int64_t k = 0; k < pare_tensor_numel(a); k++, cnt++) {
-            double d = (double)pare_tensor_f32(a)[k] - pare_tensor_f32(b)[k];
-            e += d * d;
-        }
-    }
-    pare_exec_free(xf);
-    pare_exec_free(xq);
-    return e / (double)cnt;
-}
 
 /* Reconstructs a fresh QDQ graph of g at o; returns the logit MSE after. */
 static double reconstruct(const pare_graph *g, pare_dataset *ds, const pare_quant_opts *o,
@@ -87,7 +59,7 @@ static double reconstruct(const pare_graph *g, pare_dataset *ds, const pare_quan
 
     if (pare_quant_reconstruct(g, q, ds, o, rep, NULL, &err) != PARE_OK)
         fail_msg("reconstruct: %s: %s (%s)", err.where, err.msg, err.hint);
-    e = logit_mse(g, q, ds);
+    e = logit_diff(g, q, ds, true);
     *n_layers = rep->n_reconstructed;
     *n_regions = rep->n_recon_regions;
     pare_quant_report_free(rep);
@@ -106,7 +78,7 @@ static void test_region_wise_residual_blocks(void **state)
     pare_quant_opts o = small_opts(3);
     pare_quant_report *rep = NULL;
     pare_graph *q = quantize(g, ds, &o, &rep);
-    double e0 = logit_mse(g, q, ds), e_layer, e_region;
+    double e0 = logit_diff(g, q, ds, true), e_layer, e_region;
     int nl, nr;
     (void)state;
 
@@ -136,7 +108,7 @@ static void test_region_wise_pairs(void **state)
     pare_quant_opts o = small_opts(3);
     pare_quant_report *rep = NULL;
     pare_graph *q = quantize(g, ds, &o, &rep);
-    double e0 = logit_mse(g, q, ds), e1;
+    double e0 = logit_diff(g, q, ds, true), e1;
     int nl, nr;
     (void)state;
 
@@ -164,7 +136,7 @@ static void test_region_explicit(void **state)
     pare_quant_opts o = small_opts(3);
     pare_quant_report *rep = NULL;
     pare_graph *q = quantize(g, ds, &o, &rep);
-    double e0 = logit_mse(g, q, ds), e1;
+    double e0 = logit_diff(g, q, ds, true), e1;
     int nl, nr;
     (void)state;
 
